@@ -1,0 +1,82 @@
+# The README's two commands, `make lab` and `make test`, and what they need.
+# Everything the Makefile makes lives in .venv/ and .cache/ (images, wheels,
+# lab state), reused when present.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE := .cache
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PIP_CACHE_DIR := $(CURDIR)/$(CACHE)/pip
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+# Debian packages the suite needs on this machine (installed when missing).
+SYSTEM_PACKAGES := podman runc debootstrap uidmap slirp4netns iptables \
+	apache2 apache2-dev memcached openssh-client rsync git
+
+.PHONY: help
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(CACHE)/system.stamp: Makefile
+	@mkdir -p $(CACHE)
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@# Debian starts the packaged apache2 and memcached; the suite runs its own.
+	@for s in apache2 memcached; do systemctl disable --now $$s >/dev/null 2>&1 || service $$s stop >/dev/null 2>&1 || true; done
+	@touch $@
+
+.PHONY: system
+system: $(CACHE)/system.stamp  ## install the Debian packages the suite needs
+
+$(BIN)/.stamp: requirements/suite.txt app/pyproject.toml | $(CACHE)/system.stamp
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/suite.txt
+	$(BIN)/pip install -q --no-deps -e app
+	@touch $@
+
+.PHONY: venv
+venv: $(BIN)/.stamp  ## the project virtualenv with the pinned suite
+
+.PHONY: lock
+lock:  ## re-pin requirements/suite.txt from suite.in
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements/suite.txt requirements/suite.in
+
+.PHONY: images
+images: venv  ## build (or reuse) the lab's base and stand-in images
+	$(BIN)/invoke lab.images
+
+.PHONY: lab
+lab: venv  ## bring up the lab fleet, converge it, print where each server answers
+	$(BIN)/invoke lab.up
+	$(BIN)/ansible-playbook site.yml -i inventories/lab
+	$(BIN)/invoke lab.status
+
+.PHONY: lab-down
+lab-down: venv  ## remove the lab's containers, network and volumes
+	$(BIN)/invoke lab.down --yes
+
+.PHONY: lint
+lint: venv  ## yamllint, ansible-lint (production profile), ruff
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --profile production
+	$(BIN)/ruff check .
+
+.PHONY: test
+test: venv lint  ## install what the tests need and pass them
+	@$(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$rc; }
+
+.PHONY: timing
+timing: venv  ## converge the lab with per-task and per-role timing
+	ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,ansible.posix.profile_roles \
+		$(BIN)/ansible-playbook site.yml -i inventories/lab
