@@ -1,0 +1,16 @@
+"""Invoke tasks for the CRDS fleet: `invoke --list` shows them.
+
+Thin by rule: each task parses its arguments, confirms destructive work, calls
+the shared logic in fleet/ (or a playbook, or Fabric) and reports. Hosts come
+from the Ansible inventory (`--inventory` or $CRDS_INVENTORY; the real fleet by
+default), never from a second list.
+"""
+
+from invoke import Collection
+
+from fleet.cli import lab, server
+
+ns = Collection()
+ns.add_collection(Collection.from_module(lab), name="lab")
+for _task in server.TASKS:
+    ns.add_task(_task)
