@@ -1,0 +1,544 @@
+"""The lab: the fleet's servers as local podman containers ("stand-ins").
+
+Each stand-in runs systemd as PID 1 and sshd; Ansible reaches it over SSH with
+the lab's generated key, exactly as it reaches a real VM. Which stand-ins exist,
+their hostnames and loopback addresses come from ``inventories/lab`` (group
+``lab_standins``), never from a list kept here.
+
+Everything the lab makes in podman carries the label ``crds.lab=<name>``; the
+lab only ever starts, inspects or removes what carries its own label.
+``CRDS_LAB_NAME`` and ``CRDS_LAB_BLOCK`` select a second lab side by side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from fleet.inventory import Inventory, UnknownServer
+from fleet.paths import CACHE, INVENTORIES, ROOT, VENV_BIN
+
+LAB_DIR = ROOT / "lab"
+CONTAINERS_CONF = LAB_DIR / "containers.conf"
+IMAGES_CACHE = CACHE / "images"
+PACKAGES_FILE = LAB_DIR / "packages.txt"
+VAULT_FILE = INVENTORIES / "lab" / "group_vars" / "all" / "vault.yml"
+VAULT_ID = "lab"
+VAULT_CLIENT = ROOT / "bin" / "lab-vault-password"
+CA_PLAYBOOK = ROOT / "playbooks" / "lab_ca.yml"
+
+#: Bump when the build logic below changes: it is part of every image tag.
+BUILD_VERSION = "1"
+SUITE = "bookworm"
+BASE_REPO = "localhost/crds-lab-base"
+NODE_REPO = "localhost/crds-lab-node"
+NODE_LATEST = f"{NODE_REPO}:latest"
+
+LABEL = "crds.lab"
+HOST_LABEL = "crds.lab.host"
+SSH_PORT = 2222
+DEFAULT_NAME = "crdslab"
+DEFAULT_BLOCK = "1"
+SSH_TIMEOUT = 180
+
+Echo = Callable[[str], None]
+
+
+class LabError(RuntimeError):
+    """Something the lab cannot do; the message says what to do instead."""
+
+
+# --------------------------------------------------------------------------- podman
+
+
+def podman_env() -> dict[str, str]:
+    """The environment every podman call runs in: the project's containers.conf."""
+    env = dict(os.environ)
+    env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
+    return env
+
+
+def podman(*args: str, check: bool = True, capture: bool = True,
+           input: str | None = None) -> subprocess.CompletedProcess:
+    if shutil.which("podman") is None:
+        raise LabError("podman is not installed: run `make system` (or `make lab`)")
+    done = subprocess.run(
+        ["podman", *args], env=podman_env(), capture_output=capture, text=True,
+        check=False, input=input,
+    )
+    if check and done.returncode:
+        err = (done.stderr or "").strip() if capture else ""
+        raise LabError(f"podman {' '.join(args[:3])} ... failed: {err}")
+    return done
+
+
+def podman_json(*args: str) -> list[dict]:
+    out = podman(*args).stdout.strip()
+    return json.loads(out) if out else []
+
+
+# --------------------------------------------------------------------------- images
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt uses (never hard-coded here)."""
+    deb822 = Path("/etc/apt/sources.list.d/debian.sources")
+    if deb822.exists():
+        for stanza in deb822.read_text().split("\n\n"):
+            if re.search(r"^Suites:.*\b" + SUITE + r"\b", stanza, re.M):
+                match = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
+                if match:
+                    return match.group(1)
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "deb" and parts[2] == SUITE:
+                return parts[1]
+    raise LabError(
+        "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or "
+        "/etc/apt/sources.list: configure apt first"
+    )
+
+
+def packages() -> list[str]:
+    lines = PACKAGES_FILE.read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()[:12]
+
+
+def base_tag() -> str:
+    """The base image's tag: the package list, suite and build logic version."""
+    recipe = f"{BUILD_VERSION}\n{SUITE}\nminbase\n" + "\n".join(packages())
+    return _digest(recipe.encode())
+
+
+def node_tag() -> str:
+    """The stand-in image's tag: the base plus every file under lab/ it is built from."""
+    files = sorted(p for p in LAB_DIR.rglob("*") if p.is_file() and p.name != "containers.conf")
+    parts = [base_tag().encode()]
+    for path in files:
+        parts += [str(path.relative_to(LAB_DIR)).encode(), path.read_bytes()]
+    return _digest(*parts)
+
+
+def image_exists(ref: str) -> bool:
+    return podman("image", "exists", ref, check=False).returncode == 0
+
+
+def build_images(force: bool = False, echo: Echo = print) -> str:
+    """Build (or reuse) the base and stand-in images; returns the stand-in image."""
+    base = f"{BASE_REPO}:{base_tag()}"
+    node = f"{NODE_REPO}:{node_tag()}"
+    if not force and image_exists(node):
+        if _image_id(NODE_LATEST) != _image_id(node):
+            podman("tag", node, NODE_LATEST)
+        return node
+    if force or not image_exists(base):
+        tarball = IMAGES_CACHE / f"crds-lab-base-{base_tag()}.tar"
+        if force or not tarball.exists():
+            _debootstrap(tarball, echo)
+        echo(f"importing {tarball.name} as {base}")
+        with tarball.open("rb") as fh:
+            done = subprocess.run(
+                ["podman", "import", "--change", "CMD [\"/sbin/init\"]", "-", base],
+                stdin=fh, env=podman_env(), capture_output=True, text=True, check=False,
+            )
+        if done.returncode:
+            raise LabError(f"podman import failed: {done.stderr.strip()}")
+    echo(f"building {node}")
+    done = podman("build", "--build-arg", f"BASE={base}", "-t", node, "-t", NODE_LATEST,
+                  "-f", str(LAB_DIR / "Containerfile"), str(LAB_DIR))
+    return node
+
+
+def _image_id(ref: str) -> str | None:
+    done = podman("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _debootstrap(tarball: Path, echo: Echo) -> None:
+    if shutil.which("debootstrap") is None:
+        raise LabError("debootstrap is not installed: run `make system`")
+    IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
+    mirror = debian_mirror()
+    with tempfile.TemporaryDirectory(dir=IMAGES_CACHE, prefix="root.") as tmp:
+        root = Path(tmp) / "root"
+        echo(f"debootstrap {SUITE} ({len(packages())} packages) into {root}")
+        done = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(packages())}",
+             SUITE, str(root), mirror],
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode:
+            log = root / "debootstrap" / "debootstrap.log"
+            tail = log.read_text()[-2000:] if log.exists() else done.stderr[-2000:]
+            raise LabError(f"debootstrap failed:\n{tail}")
+        # Keep apt's lists (roles use apt state=present offline); drop downloaded debs.
+        for deb in (root / "var/cache/apt/archives").glob("*.deb"):
+            deb.unlink()
+        partial = tarball.with_suffix(".tar.partial")
+        subprocess.run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."],
+                       check=True)
+        partial.rename(tarball)
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+@dataclass(frozen=True)
+class Standin:
+    hostname: str
+    name: str
+    address: str
+    observatory: str | None
+    is_server: bool
+    ports: tuple[int, ...]
+    container: str
+    mounts: tuple[tuple[str, str], ...]
+    url: str | None
+
+
+class Lab:
+    """One lab, named by ``CRDS_LAB_NAME`` and placed by ``CRDS_LAB_BLOCK``."""
+
+    def __init__(self, name: str | None = None, block: str | None = None):
+        name = name or os.environ.get("CRDS_LAB_NAME") or DEFAULT_NAME
+        block = str(block or os.environ.get("CRDS_LAB_BLOCK") or DEFAULT_BLOCK)
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name):
+            raise LabError(
+                f"bad lab name {name!r} (CRDS_LAB_NAME): use lowercase letters, digits "
+                "and '-', starting with a letter"
+            )
+        if not block.isdigit() or not 0 <= int(block) <= 255:
+            raise LabError(f"bad lab block {block!r} (CRDS_LAB_BLOCK): use a number 0-255")
+        self.name, self.block = name, str(int(block))
+        # The inventory renders ansible_host etc. from these environment variables.
+        os.environ["CRDS_LAB_NAME"], os.environ["CRDS_LAB_BLOCK"] = self.name, self.block
+        self.state_dir = CACHE / "lab" / self.name
+        self.key = self.state_dir / "id_ed25519"
+        self.known_hosts = self.state_dir / "known_hosts"
+        self.ca_dir = self.state_dir / "ca"
+        self.ca_bundle = self.ca_dir / "ca.crt"
+        self.network = f"{self.name}-net"
+        self.volumes = {
+            "hst": f"{self.name}-ifs-hst",
+            "jwst": f"{self.name}-ifs-jwst",
+            "grp": f"{self.name}-grp",
+            "backups": f"{self.name}-backups",
+        }
+        self.label = f"{LABEL}={self.name}"
+
+    # ----------------------------------------------------------------- inventory
+
+    @cached_property
+    def inventory(self) -> Inventory:
+        return Inventory("lab")
+
+    @cached_property
+    def standins(self) -> list[Standin]:
+        inv = self.inventory
+        result = []
+        for hostname in inv.groups.get("lab_standins", []):
+            host = inv.hosts[hostname]
+            address = host.var("ansible_host")
+            ports: tuple[int, ...] = ()
+            mounts: list[tuple[str, str]] = []
+            url = None
+            if host.is_server:
+                port = int(host.var("crds_port", 8001))
+                ports = (port, int(host.var("crds_backup_port", 8002)))
+                url = f"https://{address}:{port}/"
+                if host.observatory in ("hst", "jwst"):
+                    mounts.append((self.volumes[host.observatory],
+                                   f"/ifs/crds/{host.observatory}"))
+                mounts += [(self.volumes["grp"], "/grp/crds/cache"),
+                           (self.volumes["backups"], "/eng/ssb/crds/backups")]
+            result.append(Standin(
+                hostname=hostname, name=host.name, address=address,
+                observatory=host.observatory, is_server=host.is_server, ports=ports,
+                container=f"{self.name}-{hostname}", mounts=tuple(mounts), url=url,
+            ))
+        order = {h.hostname: i for i, h in enumerate(inv.servers())}
+        return sorted(result, key=lambda s: (order.get(s.hostname, len(order)), s.hostname))
+
+    def standin(self, name: str) -> Standin:
+        for s in self.standins:
+            if name in (s.name, s.hostname, s.container):
+                return s
+        raise UnknownServer(name, (s.name for s in self.standins))
+
+    def ssh_argv(self, s: Standin) -> list[str]:
+        return ["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=accept-new", "-p", str(SSH_PORT),
+                f"admin@{s.address}"]
+
+    # ----------------------------------------------------------------- podman state
+
+    def containers(self) -> dict[str, dict]:
+        """This lab's containers by name (only those labelled as this lab's)."""
+        rows = podman_json("ps", "-a", "--filter", f"label={self.label}", "--format", "json")
+        return {row["Names"][0]: row for row in rows}
+
+    def own_volumes(self) -> list[str]:
+        rows = podman_json("volume", "ls", "--filter", f"label={self.label}", "--format", "json")
+        return sorted(r["Name"] for r in rows)
+
+    def own_networks(self) -> list[str]:
+        rows = podman_json("network", "ls", "--filter", f"label={self.label}",
+                           "--format", "json")
+        return sorted(r["name"] for r in rows)
+
+    # ----------------------------------------------------------------- status
+
+    def status(self) -> list[dict]:
+        containers = self.containers()
+        rows = []
+        for s in self.standins:
+            c = containers.get(s.container)
+            state = "absent" if c is None else (
+                "running" if c.get("State") == "running" else "stopped")
+            rows.append({
+                "name": s.name, "host": s.hostname, "container": s.container,
+                "state": state, "address": s.address,
+                "ssh": " ".join(self.ssh_argv(s)), "url": s.url,
+                "ca": str(self.ca_bundle),
+            })
+        return rows
+
+    # ----------------------------------------------------------------- up
+
+    def up(self, echo: Echo = print) -> dict[str, list[str]]:
+        """Bring the lab up; returns what changed (created/started), empty when nothing."""
+        changes: dict[str, list[str]] = {"created": [], "started": []}
+        image = build_images(echo=echo)
+        standins = self.standins
+        if not standins:
+            raise LabError("inventories/lab has no hosts in group lab_standins")
+        existing = self.containers()
+        missing = [s for s in standins if s.container not in existing]
+        self._check_foreign(missing)  # before creating anything
+        self._ensure_key(changes)
+        self._ensure_vault(changes, echo)
+        self._ensure_ca(changes, echo)
+        self._ensure_network_and_volumes(changes)
+        pubkey = self.key.with_suffix(".pub").read_text()
+        for s in standins:
+            c = existing.get(s.container)
+            if c is None:
+                self._forget_host_key(s)
+                self._create(s, image)
+                self._authorize(s, pubkey)
+                changes["created"].append(s.container)
+            elif c.get("State") != "running":
+                podman("start", s.container)
+                changes["started"].append(s.container)
+        for verb, items in changes.items():
+            if items:
+                echo(f"{verb}: {', '.join(items)}")
+        self.wait_for_ssh(standins)
+        return {k: v for k, v in changes.items() if v}
+
+    def _check_foreign(self, missing: list[Standin]) -> None:
+        """Refuse names and ports that something other than this lab already holds."""
+        if not missing:
+            return
+        everything = podman_json("ps", "-a", "--format", "json")
+        by_name = {row["Names"][0]: row for row in everything}
+        problems = []
+        for s in missing:
+            if s.container in by_name:
+                owner = (by_name[s.container].get("Labels") or {}).get(LABEL)
+                what = f"lab {owner!r}" if owner else "no lab"
+                problems.append(
+                    f"container name {s.container!r} is taken by a container that belongs "
+                    f"to {what}, not to lab {self.name!r}: remove or rename it "
+                    f"(`podman rm {s.container}`) or pick another CRDS_LAB_NAME"
+                )
+        for kind, names in (("network", [self.network]), ("volume", self.volumes.values())):
+            for name in names:
+                done = podman(kind, "inspect", name, check=False)
+                if done.returncode == 0:
+                    labels = (json.loads(done.stdout)[0].get("Labels") or
+                              json.loads(done.stdout)[0].get("labels") or {})
+                    if labels.get(LABEL) != self.name:
+                        problems.append(
+                            f"{kind} {name!r} exists but is not lab {self.name!r}'s: "
+                            f"remove it (`podman {kind} rm {name}`) or pick another "
+                            "CRDS_LAB_NAME"
+                        )
+        for s in missing:
+            for port in (SSH_PORT, *s.ports):
+                holder = _port_holder(s.address, port, everything)
+                if holder:
+                    problems.append(
+                        f"port {s.address}:{port} (for {s.hostname}) is taken by {holder}: "
+                        "stop it or pick another CRDS_LAB_BLOCK"
+                    )
+        if problems:
+            raise LabError("cannot bring the lab up:\n  " + "\n  ".join(problems))
+
+    def _ensure_key(self, changes: dict) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not self.key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                            f"crds-lab-{self.name}", "-f", str(self.key)], check=True)
+            changes.setdefault("key", []).append(str(self.key.relative_to(ROOT)))
+
+    def _ensure_vault(self, changes: dict, echo: Echo) -> None:
+        if VAULT_FILE.exists():
+            return
+        servers = self.inventory.groups.get("crds_servers", [])
+        data = {
+            "vault_crds_db_root_password": secrets.token_urlsafe(24),
+            "vault_crds_secrets": {
+                h: {"db_password": secrets.token_urlsafe(24),
+                    "secret_key": secrets.token_urlsafe(50)}
+                for h in servers
+            },
+        }
+        # JSON is YAML: no plaintext ever touches the disk.
+        plaintext = "---\n" + json.dumps(data, indent=2) + "\n"
+        partial = VAULT_FILE.with_name(".vault.yml.partial")
+        done = subprocess.run(
+            [str(VENV_BIN / "ansible-vault"), "encrypt", "--vault-id",
+             f"{VAULT_ID}@{VAULT_CLIENT}", "--encrypt-vault-id", VAULT_ID,
+             "--output", str(partial), "-"],
+            input=plaintext, capture_output=True, text=True, cwd=ROOT, check=False,
+        )
+        if done.returncode:
+            partial.unlink(missing_ok=True)
+            raise LabError(f"ansible-vault encrypt failed: {done.stderr.strip()}")
+        partial.chmod(0o600)
+        partial.rename(VAULT_FILE)
+        changes.setdefault("vault", []).append(str(VAULT_FILE.relative_to(ROOT)))
+        echo(f"generated the lab vault {VAULT_FILE.relative_to(ROOT)} (secrets not shown)")
+
+    def _ensure_ca(self, changes: dict, echo: Echo) -> None:
+        if self.ca_bundle.exists() and (self.ca_dir / "ca.key").exists():
+            return
+        echo(f"creating the lab CA in {self.ca_dir.relative_to(ROOT)}")
+        done = subprocess.run(
+            [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORIES / "lab"),
+             str(CA_PLAYBOOK), "-e", f"crds_lab_ca_dir={self.ca_dir}"],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )
+        if done.returncode:
+            raise LabError(f"the lab CA playbook failed:\n{done.stdout[-3000:]}")
+        changes.setdefault("ca", []).append(str(self.ca_bundle.relative_to(ROOT)))
+
+    def _ensure_network_and_volumes(self, changes: dict) -> None:
+        if self.network not in self.own_networks():
+            podman("network", "create", "--label", self.label, self.network)
+            changes.setdefault("network", []).append(self.network)
+        have = set(self.own_volumes())
+        for volume in self.volumes.values():
+            if volume not in have:
+                podman("volume", "create", "--label", self.label, volume)
+                changes.setdefault("volumes", []).append(volume)
+
+    def _create(self, s: Standin, image: str) -> None:
+        argv = ["run", "-d", "--name", s.container, "--hostname", s.hostname,
+                "--network", self.network, "--network-alias", s.hostname,
+                "--label", self.label, "--label", f"{HOST_LABEL}={s.hostname}",
+                "--systemd", "always", "-p", f"{s.address}:{SSH_PORT}:22"]
+        for port in s.ports:
+            argv += ["-p", f"{s.address}:{port}:{port}"]
+        for volume, path in s.mounts:
+            argv += ["-v", f"{volume}:{path}"]
+        podman(*argv, image, "/sbin/init")
+
+    def _authorize(self, s: Standin, pubkey: str) -> None:
+        script = ("set -e; d=/home/admin/.ssh; install -d -m 0700 -o admin -g admin $d; "
+                  "cat > $d/authorized_keys; chown admin:admin $d/authorized_keys; "
+                  "chmod 0600 $d/authorized_keys")
+        podman("exec", "-i", s.container, "sh", "-c", script, input=pubkey)
+
+    def _forget_host_key(self, s: Standin) -> None:
+        if self.known_hosts.exists():
+            subprocess.run(["ssh-keygen", "-R", f"[{s.address}]:{SSH_PORT}", "-f",
+                            str(self.known_hosts)], capture_output=True, check=False)
+
+    def ssh_ok(self, s: Standin) -> bool:
+        done = subprocess.run(
+            [*self.ssh_argv(s), "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "true"],
+            capture_output=True, check=False, stdin=subprocess.DEVNULL,
+        )
+        return done.returncode == 0
+
+    def wait_for_ssh(self, standins: Iterable[Standin], timeout: float = SSH_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+
+        def wait(s: Standin) -> str | None:
+            while time.monotonic() < deadline:
+                if self.ssh_ok(s):
+                    return None
+                time.sleep(1)
+            return s.hostname
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            late = [h for h in pool.map(wait, list(standins)) if h]
+        if late:
+            raise LabError(
+                f"no SSH answer within {timeout:.0f}s from {', '.join(late)}: see "
+                f"`podman logs {self.name}-<host>` and `invoke lab.status`"
+            )
+
+    # ----------------------------------------------------------------- down
+
+    def plan_down(self) -> dict[str, list[str]]:
+        return {"containers": sorted(self.containers()), "networks": self.own_networks(),
+                "volumes": self.own_volumes()}
+
+    def down(self, plan: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+        plan = plan or self.plan_down()
+        if plan["containers"]:
+            podman("rm", "-f", "-t", "10", *plan["containers"])
+        for network in plan["networks"]:
+            podman("network", "rm", network)
+        if plan["volumes"]:
+            podman("volume", "rm", *plan["volumes"])
+        self.known_hosts.unlink(missing_ok=True)
+        return plan
+
+
+def _port_holder(address: str, port: int, containers: list[dict]) -> str | None:
+    """Who holds address:port, or None when it is free."""
+    for row in containers:
+        for mapping in row.get("Ports") or []:
+            if mapping.get("host_port") == port and mapping.get("host_ip") in (address, "",
+                                                                               "0.0.0.0"):
+                return f"container {row['Names'][0]!r}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError:
+            pass
+        else:
+            return None
+    done = subprocess.run(["ss", "-Hltnp", f"src {address}:{port}"], capture_output=True,
+                          text=True, check=False)
+    found = re.search(r'users:\(\("([^"]+)",pid=(\d+)', done.stdout or "")
+    if found:
+        return f"process {found.group(1)!r} (pid {found.group(2)})"
+    return "another process"
