@@ -44,7 +44,9 @@ def inventory_sources(spec: str | None = None) -> list[Path]:
     sources = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
         path = Path(part)
-        if not path.exists() and (INVENTORIES / part).exists():
+        # A bare name is an inventory under inventories/ even when the current
+        # directory happens to hold something of that name (the repo's lab/).
+        if "/" not in part and (INVENTORIES / part).is_dir():
             path = INVENTORIES / part
         if not path.exists():
             known = sorted(p.name for p in INVENTORIES.iterdir() if p.is_dir())
