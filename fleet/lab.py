@@ -440,7 +440,7 @@ class Lab:
         echo(f"creating the lab CA in {self.ca_dir.relative_to(ROOT)}")
         done = subprocess.run(
             [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORIES / "lab"),
-             str(CA_PLAYBOOK), "-e", f"crds_lab_ca_dir={self.ca_dir}"],
+             str(CA_PLAYBOOK), "-e", f"crds_tls_ca_dir={self.ca_dir}"],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )
         if done.returncode:
@@ -522,12 +522,14 @@ class Lab:
         return plan
 
 
+ANY = "0.0.0.0"  # noqa: S104 - a published port on every address also holds ours
+
+
 def _port_holder(address: str, port: int, containers: list[dict]) -> str | None:
     """Who holds address:port, or None when it is free."""
     for row in containers:
         for mapping in row.get("Ports") or []:
-            if mapping.get("host_port") == port and mapping.get("host_ip") in (address, "",
-                                                                               "0.0.0.0"):
+            if mapping.get("host_port") == port and mapping.get("host_ip") in (address, "", ANY):
                 return f"container {row['Names'][0]!r}"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
