@@ -1,0 +1,20 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from crds_server import store
+
+
+class Command(BaseCommand):
+    help = ("Mark a file bad: a reference is rejected; a mapping is rejected and it and every "
+            "mapping that uses it are blacklisted.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--reason", default="")
+        parser.add_argument("--user", default="crds")
+
+    def handle(self, name, reason, user, **options):
+        try:
+            changed = store.mark_bad(name, user=user, reason=reason)
+        except store.StoreError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"marked bad: {', '.join(changed)}")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class JsonapiConfig(AppConfig):
+    name = "crds_server.jsonapi"
+    default_auto_field = "django.db.models.BigAutoField"
