@@ -56,7 +56,7 @@ images: venv  ## build (or reuse) the lab's base and stand-in images
 	$(BIN)/invoke lab.images
 
 .PHONY: lab
-lab: venv  ## bring up the lab fleet, converge it, print where each server answers
+lab: images  ## bring up the lab fleet, converge it, print where each server answers
 	$(BIN)/invoke lab.up
 	$(BIN)/ansible-playbook site.yml -i inventories/lab
 	$(BIN)/invoke lab.status
