@@ -1,0 +1,155 @@
+"""The lab's stand-ins, for real: podman containers with systemd and sshd that
+Ansible reaches over SSH. Tests run in file order; the last one takes the lab down."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from labkit import TEST_LAB, invoke, podman, run, status
+
+from fleet.paths import VENV_BIN
+
+pytestmark = pytest.mark.lab
+
+NAME = TEST_LAB["CRDS_LAB_NAME"]
+SERVERS = ["plhstcrds", "tlhstcrds", "dlhstcrds", "pljwcrds", "tljwcrds", "dljwcrds",
+           "jwdmsbcrds", "jwdmsccrds"]
+STANDINS = sorted([*SERVERS, "crdsdb", "crdsmail"])
+
+
+def ansible(pattern: str, module: str, args: str | None = None):
+    argv = [str(VENV_BIN / "ansible"), "-i", "inventories/lab", pattern, "-m", module]
+    if args:
+        argv += ["-a", args]
+    return run(*argv, check=False)
+
+
+def test_up_brings_every_standin_up_over_ssh(lab):
+    rows = status()
+    assert sorted(rows) == STANDINS
+    assert {r["state"] for r in rows.values()} == {"running"}
+    for host in SERVERS:
+        assert rows[host]["url"].startswith("https://127.0.9.")
+        assert rows[host]["url"].endswith(":8001/")
+    assert rows["crdsdb"]["url"] is None
+    assert rows["tlhstcrds"]["name"] == "hst-test"
+    assert rows["tlhstcrds"]["ssh"].endswith("-p 2222 admin@127.0.9.12")
+    assert rows["tlhstcrds"]["ca"].endswith(f".cache/lab/{NAME}/ca/ca.crt")
+
+    pong = ansible("lab_standins", "ansible.builtin.ping")
+    assert pong.returncode == 0, pong.stdout + pong.stderr
+    assert pong.stdout.count("SUCCESS") == len(STANDINS)
+    # Over SSH to the container's own sshd, as admin, becoming root.
+    who = ansible("tlhstcrds", "ansible.builtin.command", "id -un")
+    assert "root" in who.stdout
+    plain = run(*rows["tlhstcrds"]["ssh"].split(), "-o", "BatchMode=yes", "id -un; hostname")
+    assert plain.stdout.split() == ["admin", "tlhstcrds"]
+
+
+def test_standins_share_what_the_fleet_shares(lab):
+    # Each stand-in reaches the others by inventory hostname.
+    done = ansible("tlhstcrds", "ansible.builtin.command", "getent hosts crdsdb crdsmail")
+    assert done.returncode == 0 and "crdsdb" in done.stdout and "crdsmail" in done.stdout
+    # The Isilon stand-in is shared per observatory, and only there.
+    ansible("plhstcrds", "ansible.builtin.copy",
+            "dest=/ifs/crds/hst/probe content=hst mode=0644")
+    assert "hst" in ansible("dlhstcrds", "ansible.builtin.command",
+                            "cat /ifs/crds/hst/probe").stdout
+    jw = ansible("pljwcrds", "ansible.builtin.command", "ls /ifs/crds")
+    assert "jwst" in jw.stdout and "hst\n" not in jw.stdout.replace("jwst", "")
+    for path in ("/grp/crds/cache", "/eng/ssb/crds/backups"):
+        done = ansible("crds_servers", "ansible.builtin.command", f"test -d {path}")
+        assert done.stdout.count("CHANGED") + done.stdout.count("SUCCESS") == len(SERVERS)
+
+
+def test_second_up_changes_nothing_and_is_fast(lab):
+    ids = {c["Names"][0]: c["Id"] for c in json.loads(
+        podman("ps", "-a", "--filter", f"label=crds.lab={NAME}", "--format", "json").stdout)}
+    start = time.monotonic()
+    again = invoke("lab.up")
+    elapsed = time.monotonic() - start
+    assert "nothing changed" in again.stdout
+    assert elapsed < 30
+    after = {c["Names"][0]: c["Id"] for c in json.loads(
+        podman("ps", "-a", "--filter", f"label=crds.lab={NAME}", "--format", "json").stdout)}
+    assert after == ids
+
+
+def test_stopped_standin_shows_as_stopped_and_up_restarts_it(lab):
+    podman("stop", "-t", "5", f"{NAME}-crdsmail")
+    rows = status()
+    assert rows["crdsmail"]["state"] == "stopped"
+    assert {r["state"] for h, r in rows.items() if h != "crdsmail"} == {"running"}
+    again = invoke("lab.up")
+    assert f"started: {NAME}-crdsmail" in again.stderr
+    assert status()["crdsmail"]["state"] == "running"
+    assert ansible("crdsmail", "ansible.builtin.ping").returncode == 0
+
+
+def test_taken_container_name_and_port_are_refused_by_name(lab):
+    victim = f"{NAME}-crdsmail"
+    podman("rm", "-f", "-t", "5", victim)
+    assert status()["crdsmail"]["state"] == "absent"
+    # A container that is not this lab's holds the name.
+    podman("create", "--name", victim, "localhost/crds-lab-node:latest", "sleep", "1")
+    try:
+        refused = invoke("lab.up", check=False)
+        assert refused.returncode != 0
+        assert f"container name '{victim}' is taken" in refused.stderr
+        assert "podman rm" in refused.stderr
+    finally:
+        podman("rm", "-f", victim)
+    # Something else listens on the stand-in's SSH address.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.9.21", 2222))
+        sock.listen()
+        refused = invoke("lab.up", check=False)
+    assert refused.returncode != 0
+    assert "port 127.0.9.21:2222 (for crdsmail) is taken by process" in refused.stderr
+    assert status()["crdsmail"]["state"] == "absent"  # nothing was created
+    # Once freed, up recreates it.
+    assert f"created: {victim}" in invoke("lab.up").stderr
+    assert ansible("crdsmail", "ansible.builtin.ping").returncode == 0
+
+
+def test_down_removes_this_lab_and_nothing_else(lab):
+    foreign = {
+        "container": f"{NAME}-intruder",   # this lab's prefix, but not its label
+        "other_lab": "crdsother-tlhstcrds",
+        "volume": f"{NAME}-ifs-extra",
+        "network": f"{NAME}-net2",
+    }
+    podman("create", "--name", foreign["container"], "localhost/crds-lab-node:latest", "true")
+    podman("create", "--name", foreign["other_lab"], "--label", "crds.lab=crdsother",
+           "localhost/crds-lab-node:latest", "true")
+    podman("volume", "create", foreign["volume"])
+    podman("network", "create", foreign["network"])
+    try:
+        plan = invoke("lab.down", "--dry-run")
+        assert "dry run: nothing removed" in plan.stdout
+        assert f"{NAME}-tlhstcrds" in plan.stdout and f"{NAME}-net" in plan.stdout
+        for name in foreign.values():
+            assert name not in plan.stdout
+        unconfirmed = invoke("lab.down", check=False)  # no terminal, no --yes
+        assert unconfirmed.returncode != 0 and "--yes" in unconfirmed.stderr
+        assert {r["state"] for r in status().values()} == {"running"}
+
+        invoke("lab.down", "--yes")
+        assert {r["state"] for r in status().values()} == {"absent"}
+        label = f"label=crds.lab={NAME}"
+        for kind in (["ps", "-a"], ["volume", "ls"], ["network", "ls"]):
+            assert podman(*kind, "--filter", label, "-q").stdout.strip() == ""
+        # Negative control: what the lab did not make survives.
+        assert podman("container", "exists", foreign["container"], check=False).returncode == 0
+        assert podman("container", "exists", foreign["other_lab"], check=False).returncode == 0
+        assert podman("volume", "exists", foreign["volume"], check=False).returncode == 0
+        assert podman("network", "exists", foreign["network"], check=False).returncode == 0
+        assert "nothing to remove" in invoke("lab.down", "--yes").stdout
+    finally:
+        podman("rm", "-f", foreign["container"], foreign["other_lab"], check=False)
+        podman("volume", "rm", foreign["volume"], check=False)
+        podman("network", "rm", foreign["network"], check=False)
