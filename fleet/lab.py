@@ -343,6 +343,8 @@ class Lab:
         self._ensure_ca(changes, echo)
         self._ensure_network_and_volumes(changes)
         pubkey = self.key.with_suffix(".pub").read_text()
+        outdated: list[str] = []
+        image_id = _image_id(image)
         for s in standins:
             c = existing.get(s.container)
             if c is None:
@@ -350,12 +352,18 @@ class Lab:
                 self._create(s, image)
                 self._authorize(s, pubkey)
                 changes["created"].append(s.container)
-            elif c.get("State") != "running":
-                podman("start", s.container)
-                changes["started"].append(s.container)
+            else:
+                if c.get("State") != "running":
+                    podman("start", s.container)
+                    changes["started"].append(s.container)
+                if image_id and not image_id.startswith(c.get("ImageID") or "-"):
+                    outdated.append(s.container)
         for verb, items in changes.items():
             if items:
                 echo(f"{verb}: {', '.join(items)}")
+        if outdated:
+            echo(f"note: {', '.join(outdated)} run an older image than {image}; "
+                 "`invoke lab.down --yes` then `invoke lab.up` recreates them")
         self.wait_for_ssh(standins)
         return {k: v for k, v in changes.items() if v}
 
