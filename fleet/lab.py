@@ -167,9 +167,22 @@ def build_images(force: bool = False, echo: Echo = print) -> str:
         if done.returncode:
             raise LabError(f"podman import failed: {done.stderr.strip()}")
     echo(f"building {node}")
-    done = podman("build", "--build-arg", f"BASE={base}", "-t", node, "-t", NODE_LATEST,
-                  "-f", str(LAB_DIR / "Containerfile"), str(LAB_DIR))
+    podman("build", "--build-arg", f"BASE={base}", "-t", node, "-t", NODE_LATEST,
+           "-f", str(LAB_DIR / "Containerfile"), str(LAB_DIR))
+    _prune(keep={base, node, NODE_LATEST}, echo=echo)
     return node
+
+
+def _prune(keep: set[str], echo: Echo) -> None:
+    """Drop older recipes' tarballs and images (images still in use stay)."""
+    for tarball in IMAGES_CACHE.glob("crds-lab-base-*.tar"):
+        if f"{BASE_REPO}:{tarball.stem.removeprefix('crds-lab-base-')}" not in keep:
+            tarball.unlink()
+    refs = podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    old = [r for r in refs if r.startswith((f"{BASE_REPO}:", f"{NODE_REPO}:")) and r not in keep]
+    for ref in old:
+        if podman("rmi", ref, check=False).returncode == 0:
+            echo(f"removed the outdated image {ref}")
 
 
 def _image_id(ref: str) -> str | None:
