@@ -255,13 +255,14 @@ class ModWsgiServer:
     """An instance served by Apache httpd + mod_wsgi (mod_wsgi-express) on loopback."""
 
     def __init__(self, site_config: Path, port: int | None = None, *, processes: int = 1,
-                 threads: int = 8, user: str = "www-data"):
+                 threads: int = 8, user: str = "www-data", access_log: bool = False):
         self.site_config = Path(site_config)
         self.base = self.site_config.parent
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
         self.root = self.base / "httpd"
         self.processes, self.threads, self.user = processes, threads, user
+        self.access_log = access_log
 
     def start(self, timeout: float = 90) -> ModWsgiServer:
         script = self.base / "crds.wsgi"
@@ -277,7 +278,15 @@ class ModWsgiServer:
                "--enable-sendfile", "--limit-request-body", str(256 * 1024 * 1024),
                "--log-directory", str(self.base / "logs"), "--server-name", "localhost",
                "--locale", "C.UTF-8"]
+        if self.access_log:
+            cmd.append("--access-log")
         if os.geteuid() == 0:
+            for parent in self.base.resolve().parents:
+                if not parent.stat().st_mode & 0o001:
+                    raise ServerError(
+                        f"{parent} is not searchable by {self.user}, so Apache cannot reach "
+                        f"{self.base}; put the instance under a world-searchable directory"
+                    )
             cmd += ["--user", self.user, "--group", self.user]
             shutil.chown(self.base, self.user, self.user)
             for dirpath, dirs, files in os.walk(self.base):
