@@ -253,7 +253,8 @@ def set_context(pmap: str, *, which: str, description: str = "", user: str = "cr
 
 
 def mark_bad(name: str, *, user: str = "crds", reason: str = "") -> list[str]:
-    """Mark ``name`` bad: rejected; for a mapping also blacklist it and every mapping using it.
+    """Mark ``name`` bad: a reference is rejected; a mapping is blacklisted, and so is every
+    mapping that uses it. Either way the file joins server_info's bad_files_list.
 
     Returns the names whose record changed.
     """
@@ -269,9 +270,11 @@ def mark_bad(name: str, *, user: str = "crds", reason: str = "") -> list[str]:
         )
     changed = [name]
     with transaction.atomic():
-        record.rejected = True
+        record.marked_bad = True
         if record.is_mapping:
             record.blacklisted = True
+        else:
+            record.rejected = True
         record.save()
         if record.is_mapping:
             for parent in File.objects.filter(type="mapping", blacklisted=False).exclude(name=name):

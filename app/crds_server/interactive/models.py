@@ -37,6 +37,8 @@ class File(models.Model):
     state = models.CharField(max_length=32, default="archived")
     rejected = models.BooleanField(default=False)
     blacklisted = models.BooleanField(default=False)
+    #: marked bad by an operator (the server_info bad_files_list), not just tainted by one
+    marked_bad = models.BooleanField(default=False)
     size = models.BigIntegerField()
     sha1sum = models.CharField(max_length=40)
     description = models.TextField(blank=True, default="")

@@ -199,13 +199,13 @@ def _catalog_facts() -> dict:
     key = f"catalog-facts-{settings.CRDS_OBSERVATORY}-{generation}"
     facts = cache.get(key)
     if facts is None:
-        rows = File.objects.values_list("name", "type", "size", "sha1sum", "rejected")
+        rows = File.objects.values_list("name", "type", "size", "sha1sum", "marked_bad")
         metadata, mappings, bad = {}, [], []
-        for name, kind, size, sha1, rejected in rows.iterator(chunk_size=5000):
+        for name, kind, size, sha1, marked_bad in rows.iterator(chunk_size=5000):
             metadata[name] = {"size": str(size), "sha1sum": sha1}
             if kind == "mapping":
                 mappings.append(name)
-            if rejected:
+            if marked_bad:
                 bad.append(name)
         facts = {
             "generation": generation,

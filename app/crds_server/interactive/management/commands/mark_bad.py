@@ -4,7 +4,7 @@ from crds_server import store
 
 
 class Command(BaseCommand):
-    help = ("Mark a file bad: a reference is rejected; a mapping is rejected and it and every "
+    help = ("Mark a file bad: a reference is rejected; a mapping and every "
             "mapping that uses it are blacklisted.")
 
     def add_arguments(self, parser):
