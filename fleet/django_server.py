@@ -276,7 +276,7 @@ class ModWsgiServer:
                "--host", "127.0.0.1", "--port", str(self.port),
                "--processes", str(self.processes), "--threads", str(self.threads),
                "--enable-sendfile", "--limit-request-body", str(256 * 1024 * 1024),
-               "--log-directory", str(self.base / "logs"), "--server-name", "localhost",
+               "--log-directory", str(self.base / "logs"),
                "--locale", "C.UTF-8"]
         if self.access_log:
             cmd.append("--access-log")
