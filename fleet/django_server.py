@@ -215,6 +215,7 @@ def stop(name: str) -> bool:
 # ---------------------------------------------------------------- Apache + mod_wsgi
 
 STACK = CACHE / "app-stack"
+XSENDFILE_MODULE = Path("/usr/lib/apache2/modules/mod_xsendfile.so")
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 
@@ -276,10 +277,15 @@ class ModWsgiServer:
                "--host", "127.0.0.1", "--port", str(self.port),
                "--processes", str(self.processes), "--threads", str(self.threads),
                "--enable-sendfile", "--limit-request-body", str(256 * 1024 * 1024),
+               # big buffers between the daemon and Apache: downloads are large files
+               "--response-buffer-size", str(4 * 1024 * 1024),
+               "--send-buffer-size", str(4 * 1024 * 1024),
+               "--receive-buffer-size", str(4 * 1024 * 1024),
                "--log-directory", str(self.base / "logs"),
                "--locale", "C.UTF-8"]
         if self.access_log:
             cmd.append("--access-log")
+        cmd += self._xsendfile_args()
         if os.geteuid() == 0:
             for parent in self.base.resolve().parents:
                 if not parent.stat().st_mode & 0o001:
@@ -299,6 +305,25 @@ class ModWsgiServer:
             raise ServerError(f"apachectl start failed: {done.stdout}{done.stderr}")
         wait_until_answers(self.url + "/", timeout=timeout, log=self.base / "logs" / "error_log")
         return self
+
+    def _xsendfile_args(self) -> list[str]:
+        """With [downloads] x_sendfile = true, Apache's mod_xsendfile sends the store's files."""
+        from crds_server import site_config
+
+        cfg = site_config.load(self.site_config)
+        if not cfg.downloads.get("x_sendfile"):
+            return []
+        module = XSENDFILE_MODULE
+        if not module.exists():
+            raise ServerError(f"x_sendfile = true needs {module}: "
+                              "apt-get install libapache2-mod-xsendfile")
+        include = self.base / "xsendfile.conf"
+        include.write_text(
+            f"LoadModule xsendfile_module {module}\n"
+            "XSendFile On\n"
+            f'XSendFilePath "{cfg.paths.file_cache}"\n'
+        )
+        return ["--include-file", str(include)]
 
     def stop(self) -> None:
         subprocess.run([str(self.root / "apachectl"), "stop"], capture_output=True, check=False)
