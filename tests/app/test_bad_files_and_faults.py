@@ -114,3 +114,31 @@ def test_memcached_down_then_database_down(scratch_server, tmp_path):
     assert elapsed < 10
     assert srv.result("get_default_context", "hst") == srv.manifest["operational"]
     assert sha1(srv.store / "mappings" / "hst" / srv.manifest["operational"])
+
+
+def test_x_sendfile_downloads():
+    """[downloads] x_sendfile = true: Apache's mod_xsendfile sends the file; GET and HEAD."""
+    import hashlib
+    import shutil
+
+    import requests
+    from conftest import Server, instance_base
+
+    from fleet.django_server import ModWsgiServer, prepare
+
+    base = instance_base("xsendfile")
+    site = prepare(base, "hst", "hst-xsendfile", x_sendfile=True)
+    httpd = ModWsgiServer(site).start()
+    try:
+        srv = Server("hst", site, httpd)
+        ref = sorted(srv.result("get_reference_names", srv.manifest["operational"]))[0]
+        info = srv.result("get_file_info_map", "hst", [ref], ["size", "sha1sum"])[ref]
+        url = f"{srv.url}/unchecked_get/references/hst/{ref}"
+        head = requests.head(url, allow_redirects=False, timeout=30)
+        assert head.status_code == 200 and head.headers["content-length"] == info["size"]
+        got = requests.get(url, timeout=30)
+        assert "x-sendfile" not in {k.lower() for k in got.headers}
+        assert hashlib.sha1(got.content).hexdigest() == info["sha1sum"]  # noqa: S324
+    finally:
+        httpd.stop()
+        shutil.rmtree(base, ignore_errors=True)
