@@ -18,7 +18,8 @@ come from a :class:`~crds_server.archive.DatasetService` instead of the server R
 same answer are grouped and ``process`` runs once per group, on a representative
 with its real header.  Two headers fall in the same group when they are equal except
 for the UseAfter date/time keys, and their (crds-normalised) dates lie between the
-same two consecutive UseAfter dates of the instrument's rmaps in both contexts.  For
+same two consecutive UseAfter dates of the instrument's rmaps in both contexts (to the
+second: useafter dates are whole seconds, so the fraction never matters).  For
 an instrument whose rules could read the dates in any other way (selectors other than
 Match/UseAfter, dates in match keys or relevance expressions, header hooks) or for a
 header whose date is not in canonical form, only identical headers are grouped.
@@ -48,18 +49,22 @@ from .crdsenv import crds_cache
 
 SEGMENT = 5000  # headers per service call (the server's max_headers_per_rpc is 1000-5000)
 _CANONICAL = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?")
+_WHOLE_SECOND = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
-def normalize_date(raw: str) -> str | None:
-    """crds.core.timestamp.reformat_date(raw) for canonical 'YYYY-MM-DD HH:MM:SS[.f]'
-    strings (None for anything else or an invalid date): fast, and proven equal to
-    crds's for that domain by tests/app/test_repro.py."""
+def lookup_second(raw: str) -> str | None:
+    """``crds.core.timestamp.reformat_date(raw)[:19]`` ("YYYY-MM-DD HH:MM:SS") for a
+    canonical 'YYYY-MM-DD HH:MM:SS[.ffffff]' string, None for anything else or an invalid
+    date.  UseAfter compares crds's normalised date with whole-second useafter dates, so
+    the whole second decides the choice; crds computes the microseconds with float
+    arithmetic, which this never needs.  Proven equal by tests/app/test_repro.py."""
     if not _CANONICAL.fullmatch(raw):
         return None
     try:
-        return datetime.fromisoformat(raw).isoformat(" ")
+        datetime.fromisoformat(raw)
     except ValueError:
         return None
+    return raw[:19]
 
 
 class _NoBuckets(Exception):
@@ -121,8 +126,9 @@ class CasePlanner:
                     raise _NoBuckets(f"{where}: no USEAFTER column")
                 for sel in info["selections"]:
                     raw = str(sel[-2])
+                    if not _WHOLE_SECOND.fullmatch(raw) or timestamp.reformat_date(raw) != raw:
+                        raise _NoBuckets(f"{where}: useafter {raw!r} is not a whole second")
                     points.add(raw)
-                    points.add(timestamp.reformat_date(raw))
         if date_keys is None:
             raise _NoBuckets("no rmaps")
         return date_keys, sorted(points)
@@ -132,11 +138,11 @@ class CasePlanner:
         if self.date_keys is not None:
             values = [header.get(k) for k in self.date_keys]
             if all(isinstance(v, str) for v in values):
-                norm = normalize_date(" ".join(v.strip() for v in values))
-                if norm is not None:
+                second = lookup_second(" ".join(v.strip() for v in values))
+                if second is not None:
                     rest = tuple(sorted(item for item in header.items()
                                         if item[0] not in self._date_set))
-                    return (rest, bisect.bisect_right(self.breakpoints, norm))
+                    return (rest, bisect.bisect_right(self.breakpoints, second))
         return (tuple(sorted(header.items())), None)
 
 
