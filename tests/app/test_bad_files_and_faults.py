@@ -53,6 +53,33 @@ def test_marked_bad_rmap_fails_rules_and_is_purged(scratch_server, tmp_path):
     assert done.returncode != 0 and "operational context" in done.stderr
 
 
+LOCKS = (
+    "import datetime\n"
+    "from django.utils import timezone\n"
+    "from crds_server.locking.models import Lock\n"
+    "Lock.objects.create(name='acs', user='u1', "
+    "expires=timezone.now() - datetime.timedelta(minutes=1))\n"
+    "Lock.objects.create(name='wfc3', user='u2')\n"
+)
+
+
+def test_seed_again_and_locks(scratch_server):
+    srv = scratch_server
+    history = srv.result("get_context_history", "hst")
+    done = srv.manage("seed_demo")
+    assert "0 added" in done.stdout
+    assert srv.result("get_context_history", "hst") == history
+    srv.manage("shell", "-c", LOCKS)
+    import requests
+
+    u1 = requests.get(f"{srv.url}/lock_status/u1/", timeout=30).json()
+    assert u1 == {"name": "acs", "is_expired": True, "type": "instrument", "user": "u1"}
+    done = srv.manage("clear_expired_locks")
+    assert "1 expired lock(s) cleared" in done.stdout
+    assert requests.get(f"{srv.url}/lock_status/u1/", timeout=30).json()["name"] == ""
+    assert requests.get(f"{srv.url}/lock_status/u2/", timeout=30).json()["is_expired"] is False
+
+
 def test_check_store_ingest_and_downloads(scratch_server, tmp_path):
     srv = scratch_server
     assert srv.manage("check_store").returncode == 0
