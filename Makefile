@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # Debian packages the suite needs on this machine (installed when missing).
 SYSTEM_PACKAGES := podman runc debootstrap uidmap slirp4netns iptables \
-	apache2 apache2-dev memcached openssh-client rsync git
+	apache2 apache2-dev libapache2-mod-xsendfile memcached openssh-client rsync git
 
 .PHONY: help
 help:  ## list the targets
