@@ -1,0 +1,1 @@
+"""Operations on the CRDS servers: backup, restore, mirror, deploy, service, status."""

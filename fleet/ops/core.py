@@ -1,0 +1,245 @@
+"""What every operation shares: a server's paths, plans of steps, the operations log.
+
+A ``Plan`` is a list of named steps. ``--dry-run`` prints it; a real run prints
+``step N/M: ...`` lines as it goes and appends what it did to the operations log on
+the server (``${CRDS}/server/logs/operations.log``) and locally
+(``.cache/oplog/<server>.log``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fleet.inventory import Host
+from fleet.ops.remote import Remote
+from fleet.paths import CACHE, ROOT, VENV_BIN
+
+OPLOG_DIR = CACHE / "oplog"
+
+
+class OpsError(RuntimeError):
+    """An operation that cannot go on; the message says what to do."""
+
+
+def stamp(now: dt.datetime | None = None) -> str:
+    return (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
+
+
+@dataclass(frozen=True)
+class ServerPaths:
+    """A server's trees and files, from the fleet variables in the inventory."""
+
+    name: str
+    hostname: str
+    observatory: str
+    use: str
+    crds: str
+    file_cache: str
+    server_files: str
+    stacks: str
+    stack: str
+    database_dir: str
+    exchange_root: str
+    crds_user: str
+    crds_group: str
+    port: int
+    backup_port: int
+    fqdn: str
+    keep_backups: int
+
+    @classmethod
+    def of(cls, host: Host) -> ServerPaths:
+        if not host.is_server:
+            raise OpsError(f"{host.name} is not an Apache CRDS server (use: {host.use}); "
+                           "the django servers run with `invoke run --server <obs>-django`")
+        return cls(
+            name=host.name, hostname=host.hostname, observatory=host.observatory or "",
+            use=host.use or "", crds=host.var("crds_home"),
+            file_cache=host.var("crds_file_cache"), server_files=host.var("crds_server_files"),
+            stacks=host.var("crds_stacks_dir"), stack=host.var("crds_stack"),
+            database_dir=host.var("crds_database_dir"),
+            exchange_root=host.var("crds_backup_exchange"),
+            crds_user=host.var("crds_user", "crds"), crds_group=host.var("crds_group", "crdsoper"),
+            port=int(host.var("crds_port", 8001)),
+            backup_port=int(host.var("crds_backup_port", 8002)),
+            fqdn=host.var("crds_fqdn", host.hostname) or host.hostname,
+            keep_backups=int(host.var("crds_backup_keep", 7)),
+        )
+
+    # The server tree.
+    @property
+    def server_dir(self) -> str:
+        return f"{self.crds}/server"
+
+    @property
+    def site_config(self) -> str:
+        return f"{self.server_dir}/conf/crds_site.toml"
+
+    @property
+    def ports_conf(self) -> str:
+        return f"{self.server_dir}/conf/ports.conf"
+
+    @property
+    def my_cnf(self) -> str:
+        return f"{self.database_dir}/my.cnf"
+
+    @property
+    def oplog(self) -> str:
+        return f"{self.server_dir}/logs/operations.log"
+
+    @property
+    def dated_backups(self) -> str:
+        return f"{self.server_dir}/db_backups"
+
+    def exchange(self, server: str | None = None) -> str:
+        return f"{self.exchange_root}/{server or self.name}"
+
+    @property
+    def staging(self) -> str:
+        return f"{self.server_dir}/mirror_staging"
+
+    @property
+    def state_file(self) -> str:
+        return f"{self.server_dir}/run/ops_state.json"
+
+    @property
+    def agent(self) -> str:
+        return f"{self.server_dir}/ops/agent.py"
+
+    def quarantine(self, when: str) -> str:
+        return f"{self.server_dir}/quarantine/{when}"
+
+    @property
+    def ca_cert(self) -> str:
+        return "/etc/ssl/crds/ca.crt"
+
+    @property
+    def django_env(self) -> dict[str, str]:
+        return {"CRDS_SITE_CONFIG": self.site_config,
+                "DJANGO_SETTINGS_MODULE": "crds_server.settings",
+                "PATH": f"{self.stack}/bin:/usr/local/bin:/usr/bin:/bin"}
+
+    def manage_cmd(self, args: list[str]) -> str:
+        return f"{self.stack}/bin/django-admin " + " ".join(shlex.quote(a) for a in args)
+
+    @property
+    def trees(self) -> dict[str, str]:
+        return {"crds": self.crds, "file_cache": self.file_cache,
+                "server_files": self.server_files}
+
+    def remote(self, host: Host) -> Remote:
+        return Remote(host, self.crds_user, self.agent)
+
+
+# ------------------------------------------------------------------ plans
+
+
+@dataclass
+class Step:
+    title: str
+    run: Callable[[], object]
+    detail: str = ""
+
+
+@dataclass
+class Plan:
+    """Named steps for one operation on one server (the destination for a mirror)."""
+
+    operation: str
+    server: str
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, title: str, run: Callable[[], object], detail: str = "") -> None:
+        self.steps.append(Step(title, run, detail))
+
+    def describe(self) -> list[str]:
+        lines = [f"plan: {self.operation} on {self.server} ({len(self.steps)} steps)"]
+        for n, step in enumerate(self.steps, 1):
+            lines.append(f"  step {n}/{len(self.steps)}: {step.title}")
+            if step.detail:
+                lines.extend(f"      {line}" for line in step.detail.splitlines())
+        lines.extend(f"  note: {note}" for note in self.notes)
+        return lines
+
+    def execute(self, echo: Callable[[str], None], log: OpLog | None = None,
+                start: int = 0) -> list[object]:
+        results = []
+        total = len(self.steps)
+        for n, step in enumerate(self.steps, 1):
+            if n <= start:
+                echo(f"step {n}/{total}: {step.title} (done before, skipped)")
+                results.append(None)
+                continue
+            echo(f"step {n}/{total}: {step.title}")
+            began = time.monotonic()
+            try:
+                results.append(step.run())
+            except Exception as exc:
+                if log:
+                    log.write(f"{self.operation} FAILED at step {n}/{total} "
+                              f"({step.title}): {str(exc)[:300]}")
+                raise
+            echo(f"          done in {time.monotonic() - began:.1f}s")
+        return results
+
+
+def echo_err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ operations log
+
+
+class OpLog:
+    """Appends lines to the server's operations log and the local copy."""
+
+    def __init__(self, paths: ServerPaths, remote: Remote | None, local_dir: Path = OPLOG_DIR):
+        self.paths, self.remote, self.local = paths, remote, local_dir / f"{paths.name}.log"
+
+    def write(self, text: str) -> str:
+        who = os.environ.get("SUDO_USER") or getpass.getuser()
+        line = f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} {who} {text}"
+        self.local.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.local, "a") as handle:
+            handle.write(line + "\n")
+        if self.remote is not None:
+            try:
+                self.remote.agent("oplog", {"path": self.paths.oplog, "line": line,
+                                            "owner": self.paths.crds_user,
+                                            "group": self.paths.crds_group})
+            except Exception as exc:  # the local copy holds it; say so
+                with open(self.local, "a") as handle:
+                    handle.write(f"  (not written on the server: {exc})\n")
+        return line
+
+
+# ------------------------------------------------------------------ ansible
+
+
+def playbook(name: str, host: Host, inventory_spec: str, extra: dict | None = None,
+             tags: str | None = None, echo: Callable[[str], None] = echo_err) -> None:
+    """Run playbooks/<name> limited to ``host``; raise OpsError with its tail on failure."""
+    import json
+
+    argv = [str(VENV_BIN / "ansible-playbook"), str(ROOT / "playbooks" / name),
+            "-l", host.hostname]
+    for source in inventory_spec.split(","):
+        argv += ["-i", source]
+    if extra:
+        argv += ["-e", json.dumps(extra)]
+    if tags:
+        argv += ["--tags", tags]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise OpsError(f"ansible-playbook {name} failed on {host.name}:\n{tail}")

@@ -1,0 +1,139 @@
+"""`invoke deploy` / `invoke rollback`: app releases in the server's stack (seed 001 ./install).
+
+A release is a stack folder ``${CRDS}/crds_stacks/crds-<app version>-<digest>`` built by
+the stack_build role; ``current`` points at the live one. Deploy records the live
+release in ``${CRDS}/crds_stacks/.previous_release``, runs playbooks/ops_deploy.yml
+(build or reuse, switch, migrate, restart) and checks health; when anything fails it
+switches back to the recorded release by itself (playbooks/ops_release.yml).
+Rollback switches to the recorded release. Migrations are not reversed: a release that
+migrated forward is rolled back onto the migrated schema (Django's additive migrations).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from fleet.ops.core import CACHE, ROOT, OpsError, Plan, playbook
+from fleet.ops.service import Target
+
+
+def app_source(version: str | None) -> str | None:
+    """The app's source for ``version`` (a git ref of this repository) on the controller."""
+    if not version:
+        return None
+    out = CACHE / "ops" / f"app-{version.replace('/', '_')}"
+    if not (out / "pyproject.toml").is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", version, "app"], cwd=ROOT,
+                                 capture_output=True, check=False)
+        if archive.returncode:
+            raise OpsError(f"no version {version!r} in this repository (git archive: "
+                           f"{archive.stderr.decode().strip()}); use a tag or commit that has app/")
+        subprocess.run(["tar", "-x", "--strip-components=1", "-C", str(out)],
+                       input=archive.stdout, check=True)
+    return str(out)
+
+
+def current_release(target: Target) -> str | None:
+    out = target.remote.sh(f"readlink {shlex.quote(target.paths.stack)} || true").stdout.strip()
+    return Path(out).name if out else None
+
+
+def recorded_release(target: Target) -> str | None:
+    out = target.remote.sh(f"cat {shlex.quote(target.paths.stacks)}/.previous_release "
+                           "2>/dev/null || true").stdout.strip()
+    return out or None
+
+
+def releases(target: Target) -> list[str]:
+    out = target.remote.sh(f"cd {shlex.quote(target.paths.stacks)} && ls -1dt crds-*/ "
+                           "2>/dev/null || true").stdout.split()
+    return [r.rstrip("/") for r in out]
+
+
+def switch_release(target: Target, release: str) -> None:
+    playbook("ops_release.yml", target.host, target.inventory_spec, {"stack_build_id": release})
+
+
+def plan_deploy(target: Target, version: str | None, echo: Callable[[str], None]) -> Plan:
+    plan = Plan("deploy", target.name)
+    facts: dict = {}
+
+    def record():
+        facts["previous"] = current_release(target)
+        if facts["previous"]:
+            target.remote.sh(f"echo {shlex.quote(facts['previous'])} > "
+                             f"{shlex.quote(target.paths.stacks)}/.previous_release && chown "
+                             f"{target.paths.crds_user} {shlex.quote(target.paths.stacks)}"
+                             "/.previous_release")
+        echo(f"          live release: {facts['previous'] or 'none'}")
+
+    def install():
+        extra = {}
+        source = app_source(version)
+        if source:
+            extra["stack_build_app_dir"] = source
+        playbook("ops_deploy.yml", target.host, target.inventory_spec, extra)
+
+    def check():
+        mode = target.port_mode()
+        port = target.paths.backup_port if mode == "backup" else target.paths.port
+        info = target.health(port)
+        facts["release"] = current_release(target)
+        facts["version"] = info.get("server_version")
+        echo(f"          {target.name} answers on {port}: release {facts['release']}, app "
+             f"{facts['version']}, operational {info.get('operational_context')}")
+
+    plan.add("record the live release (for rollback)", record,
+             f"{target.paths.stacks}/.previous_release <- readlink {target.paths.stack}")
+    plan.add(f"build or reuse the release for app {version or 'of this checkout'}; switch "
+             "`current`; migrate; restart httpd", install,
+             "ansible-playbook playbooks/ops_deploy.yml -l " + target.host.hostname
+             + (f" -e stack_build_app_dir=<git archive {version} app>" if version else ""))
+    plan.add("health check (get_server_info)", check)
+    plan.facts = facts  # type: ignore[attr-defined]
+    return plan
+
+
+def deploy(target: Target, version: str | None, echo: Callable[[str], None]) -> dict:
+    plan = plan_deploy(target, version, echo)
+    facts = plan.facts  # type: ignore[attr-defined]
+    log = target.log
+    try:
+        plan.execute(echo)
+    except Exception as exc:
+        previous = facts.get("previous")
+        if not previous:
+            log.write(f"deploy {version or 'checkout'} FAILED, nothing to roll back to: {exc}")
+            raise
+        echo(f"deploy failed: {str(exc)[:500]}\nrolling back to {previous}")
+        switch_release(target, previous)
+        target.health()
+        log.write(f"deploy {version or 'checkout'} FAILED ({str(exc)[:200]}); rolled back to "
+                  f"{previous}")
+        raise OpsError(f"deploy failed and {target.name} was rolled back to {previous}: "
+                       f"{str(exc)[:800]}") from None
+    log.write(f"deploy {version or 'checkout'}: {facts.get('previous')} -> {facts['release']} "
+              f"(app {facts.get('version')})")
+    return facts
+
+
+def rollback(target: Target, echo: Callable[[str], None]) -> dict:
+    live = current_release(target)
+    previous = recorded_release(target)
+    if not previous or previous == live:
+        others = [r for r in releases(target) if r != live]
+        previous = others[0] if others else None
+    if not previous:
+        raise OpsError(f"{target.name} has no earlier release than {live} to roll back to")
+    echo(f"step 1/2: switch {target.name} from {live} to {previous}; restart httpd")
+    switch_release(target, previous)
+    echo("step 2/2: health check")
+    info = target.health()
+    target.remote.sh(f"echo {shlex.quote(live or '')} > {shlex.quote(target.paths.stacks)}"
+                     "/.previous_release")
+    target.log.write(f"rollback {live} -> {previous}")
+    return {"from": live, "to": previous, "version": info.get("server_version")}

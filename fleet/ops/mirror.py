@@ -1,0 +1,266 @@
+"""`invoke mirror --src A --dst B` and `invoke restore --server S` (= S mirrored to itself).
+
+Seed 001 "Server Mirroring"/"Restoring Nightly Backups", seed 003 §8. dst moves to its
+hidden backup port first and stays there until it is consistent again: src's latest
+backup is staged on dst (manifest verified), its rows replace dst's in one transaction,
+catalogs/deliveries/mappings/config are put in place, the references dst lacks are
+fetched from src's server by the real crds client running on dst (sha1-checked), orphans
+(files the restored catalog does not know) go to a dated quarantine folder, httpd and
+memcached restart, the health check passes on the backup port, and only then dst returns
+to its normal port.
+
+Progress is kept in a state file on dst (``${CRDS}/server/run/ops_state.json``): a run
+that was killed leaves dst on the backup port, and the next run sees the unfinished
+state, keeps dst on the backup port and resumes. Every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+
+from fleet.ops.core import OpsError, Plan, stamp
+from fleet.ops.service import Target
+from fleet.policy import check_mirror
+
+SYNC_BATCH = 400
+
+
+def sync_command(src: Target, dst: Target, names: list[str]) -> tuple[str, dict]:
+    """The crds client on dst: fetch ``names`` from src's server into dst's cache."""
+    env = {"CRDS_SERVER_URL": f"https://{src.paths.fqdn}:{src.paths.port}",
+           "CRDS_PATH": dst.paths.file_cache, "CRDS_OBSERVATORY": dst.paths.observatory,
+           "REQUESTS_CA_BUNDLE": dst.paths.ca_cert, "SSL_CERT_FILE": dst.paths.ca_cert,
+           "CRDS_MODE": "remote", "PATH": f"{dst.paths.stack}/bin:/usr/bin:/bin"}
+    cmd = (f"umask 027 && {dst.paths.stack}/bin/crds sync --check-files --check-sha1sum "
+           "--repair-files --files " + " ".join(shlex.quote(n) for n in names))
+    return cmd, env
+
+
+class Mirror:
+    """The plan of one mirror (or restore) and the facts it gathers as it runs."""
+
+    def __init__(self, src: Target, dst: Target, *, from_stamp: str | None = None,
+                 force: bool = False, echo: Callable[[str], None] = print):
+        self.direction = check_mirror(src.host, dst.host, force=force)
+        self.src, self.dst, self.echo = src, dst, echo
+        self.restore = self.direction.is_restore
+        self.from_stamp = from_stamp
+        if from_stamp and not self.restore:
+            raise OpsError("--from <stamp> names one of the server's own dated backups; "
+                           "it only applies to a restore")
+        self.operation = "restore" if self.restore else "mirror"
+        self.report: dict = {"operation": self.operation, "src": src.name, "dst": dst.name,
+                             "quarantined": [], "synced": [], "missing": [], "problems": {}}
+        self.state: dict = {}
+
+    # -------------------------------------------------------------- facts
+
+    @property
+    def source_dir(self) -> str:
+        if self.from_stamp:
+            return f"{self.dst.paths.dated_backups}/{self.from_stamp}"
+        return self.dst.paths.exchange(self.src.name)
+
+    @property
+    def quarantine(self) -> str:
+        return self.dst.paths.quarantine(self.state.get("stamp") or "<stamp>")
+
+    def _common(self) -> dict:
+        p = self.dst.paths
+        return {"staging": p.staging, "observatory": p.observatory, "file_cache": p.file_cache,
+                "server_files": p.server_files, "owner": p.crds_user, "group": p.crds_group}
+
+    # -------------------------------------------------------------- state
+
+    def load_state(self) -> dict | None:
+        return self.dst.agent("state", path=self.dst.paths.state_file)["state"]
+
+    def save_state(self, **changes) -> None:
+        self.state.update(changes)
+        self.dst.agent("state", path=self.dst.paths.state_file, write=self.state)
+
+    def resume_point(self) -> int:
+        """0 for a fresh run; the last finished step when an unfinished run is resumed."""
+        previous = self.load_state()
+        if not previous:
+            self.state = {"operation": self.operation, "src": self.src.name,
+                          "dst": self.dst.name, "stamp": stamp(), "source": self.source_dir,
+                          "done": 0, "started": time.time()}
+            return 0
+        if previous.get("src") != self.src.name or previous.get("operation") != self.operation:
+            raise OpsError(
+                f"{self.dst.name} has an unfinished {previous.get('operation')} from "
+                f"{previous.get('src')} (state in {self.dst.paths.state_file}); it stays on "
+                f"its backup port. Finish that one first: `invoke {previous.get('operation')}"
+                + (f" --src {previous.get('src')} --dst {self.dst.name}`"
+                   if previous.get("operation") == "mirror" else f" --server {self.dst.name}`"))
+        self.state = previous
+        self.from_stamp = self.from_stamp or None
+        self.echo(f"resuming the unfinished {self.operation} of {self.dst.name} "
+                  f"(started {time.ctime(previous.get('started', 0))}, "
+                  f"{previous.get('done', 0)} steps done); {self.dst.name} stays on its "
+                  "backup port")
+        self.report["resumed"] = True
+        return int(previous.get("done", 0))
+
+    # -------------------------------------------------------------- steps
+
+    def step_state(self):
+        self.save_state()
+
+    def step_backup_port(self):
+        self.dst.set_port_mode("backup")
+
+    def step_stage(self):
+        source = self.state.get("source", self.source_dir)
+        out = self.dst.agent("stage", source=source, staging=self.dst.paths.staging,
+                             src_name=self.src.name)
+        self.report["backup"] = out["backup"]
+        return out
+
+    def step_database(self):
+        out = self.dst.agent("restore_db", my_cnf=self.dst.paths.my_cnf,
+                             staging=self.dst.paths.staging)
+        self.report["database"] = out
+        return out
+
+    def step_files(self):
+        out = self.dst.agent("restore_files", quarantine=self.quarantine, **self._common())
+        self.report["quarantined"] += out["quarantined"]
+        self.report["mappings_copied"] = out["mappings_copied"]
+        return out
+
+    def step_sync(self):
+        store = self.dst.check_store(sha1=False)
+        want = sorted(set(store["missing"]) | set(store["size_mismatch"]))
+        obs = self.dst.paths.observatory
+        if store["size_mismatch"]:
+            self.dst.agent("remove", file_cache=self.dst.paths.file_cache,
+                           paths=[f"references/{obs}/{n}" for n in store["size_mismatch"]])
+        if not want:
+            self.echo("          the file cache lacks nothing")
+            return {"synced": 0}
+        if self.restore:
+            self.report["missing"] = want
+            self.echo(f"          {len(want)} catalogued files are not in the cache and a "
+                      "restore has no other server to fetch them from (reported)")
+            return {"synced": 0}
+        for n in range(0, len(want), SYNC_BATCH):
+            batch = want[n:n + SYNC_BATCH]
+            self.echo(f"          crds sync on {self.dst.name} from {self.src.paths.fqdn}: "
+                      f"{n + len(batch)}/{len(want)}")
+            cmd, env = sync_command(self.src, self.dst, batch)
+            result = self.dst.remote.sh(cmd, user=self.dst.paths.crds_user, env=env, check=False)
+            output = result.stdout + result.stderr
+            if result.exited != 0 or " 0 errors" not in output:
+                raise OpsError(f"crds sync on {self.dst.name} from {self.src.name} failed "
+                               f"({result.exited}); {self.dst.name} stays on its backup port, "
+                               f"rerun to resume:\n{output.strip()[-1500:]}")
+        self.report["synced"] = want
+        return {"synced": len(want)}
+
+    def step_relink(self):
+        out = self.dst.agent("relink_deliveries", **self._common())
+        if out["missing"]:
+            self.report["problems"]["deliveries_missing"] = out["missing"]
+        return out
+
+    def step_orphans(self):
+        store = self.dst.check_store(sha1=False)
+        if store["orphans"]:
+            out = self.dst.agent("quarantine", file_cache=self.dst.paths.file_cache,
+                                 quarantine=self.quarantine, paths=store["orphans"],
+                                 owner=self.dst.paths.crds_user, group=self.dst.paths.crds_group)
+            self.report["quarantined"] += out["quarantined"]
+            store = self.dst.check_store(sha1=False)
+        problems = {k: store[k] for k in ("missing", "size_mismatch", "orphans") if store[k]}
+        if self.restore:
+            problems.pop("missing", None)
+        if problems:
+            raise OpsError(f"{self.dst.name}'s catalog and file cache still disagree: "
+                           f"{ {k: v[:10] for k, v in problems.items()} }; it stays on its "
+                           "backup port. Fix the cause, then rerun to resume")
+        self.report["files"] = store["files"]
+        return store
+
+    def step_restart(self):
+        self.dst.systemctl("restart")
+        info = self.dst.health(self.dst.paths.backup_port)
+        self.report["contexts"] = {"operational": info["operational_context"],
+                                   "edit": info["edit_context"]}
+        return info
+
+    def step_normal_port(self):
+        self.dst.set_port_mode("normal")
+
+    def step_finish(self):
+        self.dst.agent("state", path=self.dst.paths.state_file, clear=True)
+
+    def plan(self) -> Plan:
+        d, s = self.dst.paths, self.src.paths
+        plan = Plan(self.operation, self.dst.name)
+        plan.add(f"record the {self.operation} in {d.state_file}", self.step_state)
+        plan.add(f"move {d.name} to its backup port {d.backup_port}", self.step_backup_port)
+        plan.add(f"stage the backup {self.source_dir} on {d.name} (manifest sha1 verified)",
+                 self.step_stage, f"-> {d.staging}")
+        plan.add("replace every database row in one transaction (same schema required)",
+                 self.step_database,
+                 f"mysql --defaults-file={d.my_cnf} < DELETE all rows + the backup's rows; COMMIT")
+        plan.add("put catalogs, deliveries, mappings and config in place; extra files to "
+                 "quarantine", self.step_files,
+                 f"{d.server_files}/{{catalogs,deliveries}}, {d.file_cache}/{{mappings,config}}"
+                 f"/{d.observatory}\nquarantine: {d.server_dir}/quarantine/<stamp>/")
+        plan.add(("list catalogued files the cache lacks (restore: report them)" if self.restore
+                  else f"fetch the references {d.name} lacks from {s.name} with the crds client"),
+                 self.step_sync,
+                 "" if self.restore else
+                 f"on {d.name} as {d.crds_user}: CRDS_SERVER_URL=https://{s.fqdn}:{s.port} "
+                 f"CRDS_PATH={d.file_cache} crds sync --check-files --check-sha1sum "
+                 "--repair-files --files <missing>")
+        plan.add("hard-link delivered references to their cache copy", self.step_relink)
+        plan.add("check the store; orphans to quarantine", self.step_orphans,
+                 "manage.py check_store --json --no-sha1")
+        plan.add("restart memcached and crds-httpd; health check on the backup port",
+                 self.step_restart)
+        plan.add(f"move {d.name} back to its normal port {d.port}", self.step_normal_port)
+        plan.add("clear the state file", self.step_finish)
+        if self.restore:
+            plan.notes.append("files added since the backup are moved to quarantine, not deleted")
+        return plan
+
+    def run(self) -> dict:
+        plan = self.plan()
+        start = self.resume_point()
+        total = len(plan.steps)
+        began = time.monotonic()
+        log = self.dst.log
+        log.write(f"{self.operation} {self.src.name} -> {self.dst.name} "
+                  f"{'resumed at step ' + str(start + 1) if start else 'started'} "
+                  f"(source {self.state['source']})")
+        for n, step in enumerate(plan.steps, 1):
+            # The backup port is re-asserted on a resume: never serve while inconsistent.
+            if n <= start and step.run not in (self.step_backup_port,):
+                self.echo(f"step {n}/{total}: {step.title} (done before)")
+                continue
+            self.echo(f"step {n}/{total}: {step.title}")
+            t0 = time.monotonic()
+            try:
+                step.run()
+            except Exception as exc:
+                log.write(f"{self.operation} {self.src.name} -> {self.dst.name} FAILED at step "
+                          f"{n}/{total} ({step.title}): {str(exc)[:300]}; stays on the backup "
+                          "port, rerun to resume")
+                raise
+            if step.run not in (self.step_finish,):
+                self.save_state(done=max(n, self.state.get("done", 0)))
+            self.echo(f"          done in {time.monotonic() - t0:.1f}s")
+        self.report["seconds"] = round(time.monotonic() - began, 1)
+        log.write(f"{self.operation} {self.src.name} -> {self.dst.name} done in "
+                  f"{self.report['seconds']}s: backup "
+                  f"{self.report.get('backup', {}).get('stamp')}, "
+                  f"{len(self.report['synced'])} synced, {len(self.report['quarantined'])} "
+                  f"quarantined ({self.quarantine})")
+        self.report["quarantine_dir"] = self.quarantine
+        return self.report

@@ -1,0 +1,127 @@
+"""Fabric connections to a server, built only from the inventory's connection facts.
+
+``ansible_host``, ``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file``
+and the known-hosts file named in ``ansible_ssh_common_args`` (UserKnownHostsFile=...);
+root and the crds user are reached with sudo, as Ansible's become does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.inventory import Host
+
+AGENT = Path(__file__).with_name("agent.py")
+
+
+class RemoteError(RuntimeError):
+    """A remote command failed; the message carries what it said."""
+
+
+@dataclass(frozen=True)
+class ConnectionFacts:
+    host: str
+    port: int
+    user: str | None
+    key_file: str | None
+    known_hosts: str | None
+
+    @classmethod
+    def of(cls, host: Host) -> ConnectionFacts:
+        common = str(host.var("ansible_ssh_common_args", "") or "")
+        match = re.search(r"UserKnownHostsFile=(\S+)", common)
+        key = host.var("ansible_ssh_private_key_file")
+        return cls(
+            host=str(host.var("ansible_host") or host.hostname),
+            port=int(host.var("ansible_port") or 22),
+            user=host.var("ansible_user"),
+            key_file=str(Path(key).resolve()) if key else None,
+            known_hosts=str(Path(match.group(1)).resolve()) if match else None,
+        )
+
+
+def connect(host: Host):
+    """A Fabric Connection to ``host`` (host keys checked against the inventory's file)."""
+    from fabric import Config, Connection
+    from paramiko import RejectPolicy
+
+    facts = ConnectionFacts.of(host)
+    config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
+    kwargs = {"key_filename": facts.key_file, "look_for_keys": False,
+              "allow_agent": False} if facts.key_file else {}
+    conn = Connection(facts.host, user=facts.user, port=facts.port, config=config,
+                      connect_kwargs=kwargs, connect_timeout=15)
+    client = conn.client
+    if facts.known_hosts:
+        client.load_host_keys(facts.known_hosts)
+    else:
+        client.load_system_host_keys()
+    client.set_missing_host_key_policy(RejectPolicy())
+    return conn
+
+
+class Remote:
+    """Commands on one server: as root or as crds (sudo), and the ops agent."""
+
+    def __init__(self, host: Host, crds_user: str, agent_path: str, conn=None):
+        self.host = host
+        self.crds_user = crds_user
+        self.agent_path = agent_path
+        self._conn = conn
+        self._agent_ready = False
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = connect(self.host)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def sh(self, script: str, *, user: str = "root", env: dict | None = None,
+           stdin: str | None = None, check: bool = True, timeout: int | None = None):
+        """Run a bash script as ``user`` via sudo; returns invoke's Result."""
+        exports = "".join(f"export {k}={shlex.quote(str(v))}; " for k, v in (env or {}).items())
+        who = "" if user == "root" else f"-u {shlex.quote(user)} "
+        command = f"sudo -n -H {who}bash -c {shlex.quote(exports + script)}"
+        kwargs = {"hide": True, "warn": True, "timeout": timeout}
+        if stdin is not None:
+            from io import StringIO
+            kwargs["in_stream"] = StringIO(stdin)
+        else:
+            kwargs["in_stream"] = False
+        result = self.conn.run(command, **kwargs)
+        if check and result.exited != 0:
+            raise RemoteError(
+                f"{self.host.name}: `{script.splitlines()[0][:120]}` failed ({result.exited}): "
+                f"{(result.stderr or result.stdout).strip()[-1200:]}")
+        return result
+
+    def ensure_agent(self) -> None:
+        if self._agent_ready:
+            return
+        tmp = f".crds-ops-agent-{self.host.hostname}.py"  # in the login user's home
+        self.conn.put(str(AGENT), tmp)
+        self.sh(f"install -D -m 0700 -o root -g root {shlex.quote(tmp)} "
+                f"{shlex.quote(self.agent_path)} && rm -f {shlex.quote(tmp)}")
+        self._agent_ready = True
+
+    def agent(self, command: str, args: dict) -> dict:
+        """Run one agent command (as root) and return its JSON result."""
+        self.ensure_agent()
+        result = self.sh(f"python3 {shlex.quote(self.agent_path)} {command}",
+                         stdin=json.dumps(args), check=False)
+        try:
+            out = json.loads(result.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RemoteError(f"{self.host.name}: agent {command} failed ({result.exited}): "
+                              f"{(result.stderr or result.stdout).strip()[-1200:]}") from None
+        if result.exited or "error" in out:
+            raise RemoteError(f"{self.host.name}: {out.get('error', result.stderr)}")
+        return out
