@@ -286,7 +286,7 @@ def _quarantine(path: Path, root: Path, qdir: Path) -> str:
     rel = path.relative_to(root)
     target = qdir / rel
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(path, target)
+    shutil.move(path, target)  # the quarantine may be on another file system than the cache
     return rel.as_posix()
 
 
@@ -478,6 +478,9 @@ def main(argv: list[str]) -> int:
         result = COMMANDS[argv[1]](json.load(sys.stdin))
     except AgentError as exc:
         print(json.dumps({"error": str(exc)}))
+        return 1
+    except OSError as exc:
+        print(json.dumps({"error": f"{argv[1]}: {exc}"}))
         return 1
     print(json.dumps(result))
     return 0
