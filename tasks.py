@@ -8,11 +8,14 @@ default), never from a second list.
 
 from invoke import Collection
 
-from fleet.cli import lab, ops, server
+from fleet.cli import cron, lab, ops, server
 
 ns = Collection()
 ns.add_collection(Collection.from_module(lab), name="lab")
 for _task in server.TASKS:
     ns.add_task(_task)
 for _task in ops.TASKS:
+    ns.add_task(_task)
+ns.add_collection(cron.ns, name="cron")
+for _task in cron.TASKS:
     ns.add_task(_task)

@@ -1,0 +1,146 @@
+"""The cron jobs by hand (seeds 001/002): `invoke cron.run --server S --job J` and
+`invoke nightly --server S`.
+
+Thin: the jobs themselves are the server's `manage.py cron_job <job>` (crds_server.jobs),
+called through the same script and environment cron uses (Fabric/ssh, as crds, after
+sourcing ~/.setenv); the dev/test stack rebuild is cron/nightly_rebuild.yml (the
+stack_build role), the self-tests are fleet.ops's runtests on the backup port.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from invoke import Collection, Exit, task
+
+from fleet.cli.ops import FAILURES, INV_HELP, target
+from fleet.ops.core import echo_err
+from fleet.ops.service import Target
+from fleet.ops.service import runtests as run_selftests
+from fleet.paths import ROOT, VENV_BIN
+
+JOBS = {"nightly": "nightly.cron.job", "backup": "backup_server",
+        "monitor_reprocessing": "monitor_reprocessing",
+        "clear_expired_locks": "clear_expired_locks", "sync_ops_to_grp": "sync_ops_to_grp"}
+REBUILT = ("dev", "test")
+
+
+def run_job(t: Target, job: str, echo: bool = True):
+    """The job's script as cron runs it: as crds, in ~/.setenv, MAILTO from the inventory."""
+    if job not in JOBS:
+        raise Exit(f"unknown job {job!r}; jobs: {', '.join(JOBS)}", code=2)
+    script = f"{t.paths.crds}/CRDS_server/host/{JOBS[job]}" + (" --echo" if echo else "")
+    env = {"MAILTO": t.host.var("crds_mailto", ""),
+           "CRDS_GRP_CACHE": t.host.var("crds_grp_cache", "/grp/crds/cache")}
+    return t.remote.sh(f"exec /bin/tcsh -c {shlex.quote('source ~/.setenv && exec ' + script)}",
+                       user=t.paths.crds_user, env=env, check=False)
+
+
+def rebuild_stack(t: Target, tag: str, extra: dict | None = None) -> tuple[bool, str]:
+    """cron/nightly_rebuild.yml on one dev/test server; (ok, output tail)."""
+    import json
+
+    argv = [str(VENV_BIN / "ansible-playbook"), str(ROOT / "cron" / "nightly_rebuild.yml"),
+            "-l", t.host.hostname, "-e", json.dumps({"nightly_tag": tag, **(extra or {})})]
+    for source in t.inventory_spec.split(","):
+        argv += ["-i", source]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
+    return done.returncode == 0, tail
+
+
+def mail_failure(t: Target, subject: str, body: str) -> None:
+    """Through the server's mail relay (the site config's [mail]), to MAILTO."""
+    code = ("import sys; from django.conf import settings; from crds_server.jobs import mail; "
+            "mail.send(settings.SITE, mail.recipients(sys.argv[1]), sys.argv[2], sys.stdin.read())")
+    t.remote.sh(f"cd {shlex.quote(t.paths.crds)} && {t.paths.stack}/bin/python -c "
+                f"{shlex.quote('import django; django.setup(); ' + code)} "
+                f"{shlex.quote(t.host.var('crds_mailto', ''))} {shlex.quote(subject)}",
+                user=t.paths.crds_user, env=t.paths.django_env, stdin=body)
+
+
+@task(name="run", help={"server": "short name, e.g. jwst-test",
+                        "job": f"one of {', '.join(JOBS)}", "inventory": INV_HELP})
+def run(c, server, job, inventory=None):
+    """Run one cron job now, as cron would (lock, log, failure mail, exit status)."""
+    t = target(server, inventory)
+    try:
+        result = run_job(t, job)
+    except FAILURES as exc:
+        raise Exit(f"cron.run: {exc}", code=1) from None
+    finally:
+        t.close()
+    sys.stderr.write(result.stdout + result.stderr)
+    if result.exited:
+        raise Exit(f"{job} failed on {server} (exit {result.exited}); see "
+                   f"{t.host.var('crds_logs', t.paths.crds + '/server/logs')}/{job}.log",
+                   code=result.exited)
+
+
+@task(help={"server": "short name, e.g. jwst-dev", "no_rebuild": "diagnostics only (dev and test "
+            "servers rebuild by default)", "tests": "run the self-tests on the backup port after a "
+            "rebuild (default on)", "requirement": "override a pinned requirement for the "
+            "rebuild, e.g. numpy==2.4.6 (repeatable)", "inventory": INV_HELP},
+      iterable=["requirement"])
+def nightly(c, server, no_rebuild=False, tests=True, requirement=None, inventory=None):
+    """The nightly job by hand: dev/test: rebuild the stack into a new folder, reinstall,
+    restart, self-tests on the backup port; every server: diagnostics mailed to MAILTO."""
+    t = target(server, inventory)
+    use = t.paths.use
+    frozen = bool(t.host.var("crds_frozen", False))
+    do_rebuild = use in REBUILT and not frozen and not no_rebuild
+    failures: list[str] = []
+    try:
+        if do_rebuild:
+            tag = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            extra = {}
+            if requirement:
+                extra["stack_build_requirements"] = _override(t, requirement)
+            echo_err(f"{t.name}: rebuilding the stack into a new folder (tag {tag})")
+            ok, tail = rebuild_stack(t, tag, extra)
+            if ok:
+                echo_err(f"{t.name}: new stack serving")
+                if tests:
+                    passed, output = run_selftests(t, [], echo_err)
+                    if not passed:
+                        failures.append("self-tests failed on the backup port:\n"
+                                        + output[-3000:])
+            else:
+                failures.append("stack rebuild failed; the previous stack still serves:\n"
+                                + tail)
+            if failures:
+                mail_failure(t, f"FAILED: CRDS {t.paths.observatory} {use} nightly rebuild on "
+                             f"{t.name}", "\n\n".join(failures) + "\n")
+        echo_err(f"{t.name}: diagnostics")
+        result = run_job(t, "nightly")
+        sys.stderr.write(result.stdout + result.stderr)
+        if result.exited:
+            failures.append(f"diagnostics failed (exit {result.exited})")
+    except FAILURES as exc:
+        raise Exit(f"nightly: {exc}", code=1) from None
+    finally:
+        t.close()
+    if failures:
+        raise Exit(f"nightly on {t.name}: " + "; ".join(f.splitlines()[0] for f in failures),
+                   code=1)
+
+
+def _override(t: Target, pins: list[str]) -> list[str]:
+    current = list(t.host.var("stack_build_requirements", []) or _role_requirements())
+    names = {p.split("==")[0].lower() for p in pins}
+    return [r for r in current if r.split("==")[0].lower() not in names] + list(pins)
+
+
+def _role_requirements() -> list[str]:
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "roles/stack_build/defaults/main.yml").read_text())
+    return defaults["stack_build_requirements"]
+
+
+ns = Collection("cron")
+ns.add_task(run)
+TASKS = [nightly]
