@@ -53,7 +53,7 @@ def sync_ops_to_grp(log: logging.Logger, *, dest: str | None = None) -> dict:
     from . import publish
 
     cfg = site()
-    return publish.publish(cfg, dest or os.environ.get("CRDS_GRP_CACHE") or publish.DEFAULT_DEST,
+    return publish.publish(cfg, dest or os.environ.get("JOB_GRP_CACHE") or publish.DEFAULT_DEST,
                            log)
 
 

@@ -27,7 +27,9 @@ def state_dir(cfg: SiteConfig) -> Path:
 
 
 def affected_recipients() -> list[str]:
-    return mail.recipients(os.environ.get("CRDS_AFFECTED_DATASETS_RECIPIENTS", ""))
+    """$CRDS_AFFECTED_DATASETS_RECIPIENTS of the .setenv, passed as JOB_... by crds_cron_job
+    (the server drops inherited CRDS_* variables)."""
+    return mail.recipients(os.environ.get("JOB_AFFECTED_DATASETS_RECIPIENTS", ""))
 
 
 def write_atomically(path: Path, text: str) -> None:
