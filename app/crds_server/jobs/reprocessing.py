@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -48,11 +49,32 @@ def dataset_db(cfg: SiteConfig, log: logging.Logger, count: int) -> Path:
                  count, cfg.observatory, path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
-        summary = generate_datasets(cfg.paths.file_cache, tmp, count,
+        summary = generate_datasets(generator_cache(cfg), tmp, count,
                                     observatory=cfg.observatory)
         os.replace(tmp, path)
         log.info("generated: %s", json.dumps(summary, default=str)[:400])
     return path
+
+
+def generator_cache(cfg: SiteConfig) -> Path:
+    """A view of the server's store for the synthetic generator: the store's mappings,
+    references and config (links) plus the rules' seed manifest (seed.json, kept by
+    seed_demo under server_files/seed/<obs>/)."""
+    obs, store = cfg.observatory, Path(cfg.paths.file_cache)
+    seed = Path(cfg.paths.server_files) / "seed" / obs / "seed.json"
+    if not seed.is_file() and not (store / "config" / obs / "seed.json").is_file():
+        raise JobFailed(f"no rules manifest {seed} to generate the stand-in archive's "
+                        "datasets from (manage.py seed_demo writes it)")
+    view = state_dir(cfg) / "generator_cache"
+    shutil.rmtree(view, ignore_errors=True)
+    (view / "config" / obs).mkdir(parents=True)
+    for area in ("mappings", "references"):
+        (view / area).symlink_to(store / area)
+    for path in (store / "config" / obs).iterdir():
+        (view / "config" / obs / path.name).symlink_to(path)
+    if not (view / "config" / obs / "seed.json").exists():
+        shutil.copy(seed, view / "config" / obs / "seed.json")
+    return view
 
 
 def operational_context() -> str:
