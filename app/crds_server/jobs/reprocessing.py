@@ -39,7 +39,7 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def dataset_db(cfg: SiteConfig, log: logging.Logger, count: int) -> Path:
+def dataset_db(cfg: SiteConfig, cache: Path, log: logging.Logger, count: int) -> Path:
     """The stand-in archive's database for this server's rules, generated when missing."""
     from crds_server.archive import generate_datasets
 
@@ -49,31 +49,36 @@ def dataset_db(cfg: SiteConfig, log: logging.Logger, count: int) -> Path:
                  count, cfg.observatory, path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
-        summary = generate_datasets(generator_cache(cfg), tmp, count,
+        summary = generate_datasets(cache, tmp, count,
                                     observatory=cfg.observatory)
         os.replace(tmp, path)
         log.info("generated: %s", json.dumps(summary, default=str)[:400])
     return path
 
 
-def generator_cache(cfg: SiteConfig) -> Path:
-    """A view of the server's store for the synthetic generator: the store's mappings,
-    references and config (links) plus the rules' seed manifest (seed.json, kept by
-    seed_demo under server_files/seed/<obs>/)."""
+def rules_cache(cfg: SiteConfig) -> Path:
+    """A CRDS cache view of the server's store for crds bestrefs and the synthetic
+    generator: links to the store's mappings and references and config files, plus what
+    the store does not keep and crds needs offline: the seed's server_config and rules
+    manifest (seed.json), from seed_demo's cache under server_files/seed/<obs>/."""
     obs, store = cfg.observatory, Path(cfg.paths.file_cache)
-    seed = Path(cfg.paths.server_files) / "seed" / obs / "seed.json"
-    if not seed.is_file() and not (store / "config" / obs / "seed.json").is_file():
-        raise JobFailed(f"no rules manifest {seed} to generate the stand-in archive's "
-                        "datasets from (manage.py seed_demo writes it)")
-    view = state_dir(cfg) / "generator_cache"
+    seed = Path(cfg.paths.server_files) / "seed" / obs
+    extras = {p.name: p for p in (seed / "config" / obs).glob("*") if p.is_file()}
+    if (seed / "seed.json").is_file():
+        extras.setdefault("seed.json", seed / "seed.json")
+    if "seed.json" not in extras and not (store / "config" / obs / "seed.json").is_file():
+        raise JobFailed(f"no rules manifest {seed}/seed.json to generate the stand-in "
+                        "archive's datasets from (manage.py seed_demo writes it)")
+    view = state_dir(cfg) / "rules_cache"
     shutil.rmtree(view, ignore_errors=True)
     (view / "config" / obs).mkdir(parents=True)
     for area in ("mappings", "references"):
         (view / area).symlink_to(store / area)
     for path in (store / "config" / obs).iterdir():
         (view / "config" / obs / path.name).symlink_to(path)
-    if not (view / "config" / obs / "seed.json").exists():
-        shutil.copy(seed, view / "config" / obs / "seed.json")
+    for name, path in extras.items():
+        if not (view / "config" / obs / name).exists():
+            shutil.copy(path, view / "config" / obs / name)
     return view
 
 
@@ -117,10 +122,11 @@ def monitor(cfg: SiteConfig, log: logging.Logger, *, datasets: int = DEFAULT_DAT
         raise JobFailed("the context changed but CRDS_AFFECTED_DATASETS_RECIPIENTS is empty; "
                         f"set it in the .setenv, nothing was mailed ({old} --> {new})")
     log.info("operational context changed: %s --> %s; computing affected datasets", old, new)
-    db = dataset_db(cfg, log, datasets)
+    cache = rules_cache(cfg)
+    db = dataset_db(cfg, cache, log, datasets)
     started = now or datetime.now()
     with StandInDatasetService(db) as service:
-        result = affected_datasets(service, old, new, cache=cfg.paths.file_cache,
+        result = affected_datasets(service, old, new, cache=cache,
                                    use=cfg.use, started=started)
     out = base / f"{started:%Y-%m-%d-%H%M%S}_{old}_{new}"
     out.mkdir(parents=True, exist_ok=True)

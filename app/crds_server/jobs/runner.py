@@ -72,8 +72,9 @@ def run_job(cfg: SiteConfig, job: str, work: Callable[[logging.Logger], object],
             started = time.monotonic()
             try:
                 work(log)
-            except Exception as exc:  # noqa: BLE001 - every failure is reported
-                reason = str(exc) or type(exc).__name__
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - crds's fatal errors exit
+                reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, SystemExit) \
+                    else (str(exc) or type(exc).__name__)
                 log.error("FAILED after %.1f s: %s", time.monotonic() - started, reason)
                 if not isinstance(exc, JobFailed):
                     log.error("%s", traceback.format_exc().rstrip())
