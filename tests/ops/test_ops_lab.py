@@ -91,7 +91,7 @@ def test_backup_then_restore_reverts_rows_and_quarantines_the_added_file(targets
     add_file_and_rows(dev, "jwst_test_added_0001.fits")
     assert catalog_digest(dev) != before
     done = inv("restore", "--server", "jwst-dev", "--yes", "--json")
-    report = json.loads(done.stdout[done.stdout.index("{"):])
+    report = json.loads(done.stdout[done.stdout.index("\n{") + 1:])
     assert catalog_digest(dev) == before
     check = dev.check_store(sha1=True)  # every catalogued file has the catalog's sha1
     assert check["ok"], check
@@ -107,7 +107,7 @@ def test_mirror_ops_to_dev_syncs_and_dev_serves_the_crds_client(targets, tmp_pat
         URL["jwst-ops"], "get_file_info_map", ["jwst"]) if not n.endswith("map"))
     dev.agent("remove", file_cache=dev.paths.file_cache, paths=[f"references/jwst/{ref}"])
     done = inv("mirror", "--src", "jwst-ops", "--dst", "jwst-dev", "--yes", "--json")
-    report = json.loads(done.stdout[done.stdout.index("{"):])
+    report = json.loads(done.stdout[done.stdout.index("\n{") + 1:])
     assert ref in report["synced"]
     info_ops, info_dev = (rpc(URL[n], "get_server_info") for n in ("jwst-ops", "jwst-dev"))
     for key in ("operational_context", "edit_context"):
