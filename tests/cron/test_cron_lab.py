@@ -1,0 +1,158 @@
+"""The cron jobs on a converged lab (marker `lab`): real SMTP to the lab mail host, the
+mail read back from its sink (/var/mail/sink), crontabs as installed by the roles.
+
+Lab: CRDS_LAB_NAME/CRDS_LAB_BLOCK (default crdscron on 127.0.4.x) converged for crdsdb,
+crdsmail, tljwcrds, dljwcrds, jwdmsbcrds, pljwcrds, jwst-test and jwst-dev seeded
+(`invoke manage --server jwst-test -- seed_demo`). Skipped when that lab is not there.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import gzip
+import os
+import re
+import subprocess
+import threading
+
+import pytest
+
+from fleet.paths import ROOT, VENV_BIN
+
+pytestmark = pytest.mark.lab
+
+LAB = os.environ.get("CRDS_LAB_NAME", "crdscron")
+BLOCK = os.environ.get("CRDS_LAB_BLOCK", "4")
+ENV = {**os.environ, "CRDS_LAB_NAME": LAB, "CRDS_LAB_BLOCK": BLOCK, "CRDS_INVENTORY": "lab",
+       "CONTAINERS_CONF": str(ROOT / "lab" / "containers.conf")}
+SUBJECT = re.compile(r"^OK: CRDS jwst test datasets affected (jwst_\d+\.pmap) --> "
+                     r"(jwst_\d+\.pmap) on \d{4}-\d\d-\d\d-\d\d:\d\d:\d\d\.\d\d : (\d+) affected$")
+
+
+def podman(*args, check=True) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", *args], env=ENV, capture_output=True, text=True,
+                          check=check)
+
+
+def on(host: str, script: str, check=True) -> str:
+    return podman("exec", f"{LAB}-{host}", "sh", "-c", script, check=check).stdout
+
+
+def invoke(*args, check=True) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(VENV_BIN / "invoke"), *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, check=False, timeout=1800)
+    if check and done.returncode:
+        raise AssertionError(f"invoke {' '.join(args)}: {done.returncode}\n"
+                             f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return done
+
+
+def sink() -> set[str]:
+    return set(on("crdsmail", "ls /var/mail/sink/new /var/mail/sink/cur 2>/dev/null | "
+                  "grep -v '^/\\|^$' || true").split())
+
+
+def read_mail(name: str) -> email.message.EmailMessage:
+    raw = podman("exec", f"{LAB}-crdsmail", "sh", "-c",
+                 f"cat /var/mail/sink/new/{name} 2>/dev/null || cat /var/mail/sink/cur/{name}")
+    return email.message_from_string(raw.stdout, policy=email.policy.default)
+
+
+def new_mails(before: set[str]) -> list[email.message.EmailMessage]:
+    return [read_mail(n) for n in sorted(sink() - before)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab_is_there():
+    if podman("container", "exists", f"{LAB}-tljwcrds", check=False).returncode:
+        pytest.skip(f"lab {LAB} is not up (CRDS_LAB_NAME={LAB} invoke lab.up; converge)")
+
+
+def contexts(server: str) -> tuple[str, list[str]]:
+    host = {"jwst-test": "tljwcrds", "jwst-dev": "dljwcrds"}[server]
+    obs_dir = f"/ifs/crds/jwst/{server.split('-')[1]}/file_cache/mappings/jwst"
+    pmaps = sorted(on(host, f"ls {obs_dir} | grep '\\.pmap$'").split())
+    old = on(host, "cat /crds/data1/tljwcrds/monitor_reprocessing/old_context.txt "
+             "2>/dev/null || true").strip()
+    return old, pmaps
+
+
+def set_operational(server: str, pmap: str) -> None:
+    invoke("manage", "--server", server, "--", "set_context", "--operational", pmap)
+
+
+def test_context_change_mails_once_with_both_attachments_even_if_started_twice():
+    invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")  # settle
+    old, pmaps = contexts("jwst-test")
+    assert old in pmaps
+    new = next(p for p in reversed(pmaps) if p != old)
+    before = sink()
+    set_operational("jwst-test", new)
+    # two starts at the same time (cron's own run may join in): one computes and mails
+    results = []
+    runs = [threading.Thread(target=lambda: results.append(invoke(
+        "cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing", check=False)))
+        for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    mails = [m for m in new_mails(before) if "datasets affected" in m["Subject"]]
+    assert len(mails) == 1, [m["Subject"] for m in mails]
+    mail = mails[0]
+    subject = " ".join(str(mail["Subject"]).split())
+    match = SUBJECT.match(subject)
+    assert match and match.group(1) == old and match.group(2) == new, subject
+    assert "crds_jwst_test_reprocessing@" in mail["To"]
+    parts = {p.get_filename(): p for p in mail.iter_attachments()}
+    assert set(parts) == {f"{old}_{new}_affected_datasets.log",
+                          f"{old}_{new}_affected_ids.txt.gz"}
+    log = parts[f"{old}_{new}_affected_datasets.log"].get_content()
+    assert subject in log
+    ids = gzip.decompress(parts[f"{old}_{new}_affected_ids.txt.gz"].get_content()).decode()
+    assert len(ids.splitlines()) == int(match.group(3))
+    both = "".join(r.stderr for r in results)
+    assert "already running" in both or "unchanged" in both  # the second did not compute
+    assert contexts("jwst-test")[0] == new  # old_context.txt updated
+
+
+def test_no_change_no_mail():
+    invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")
+    before = sink()
+    done = invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")
+    assert "operational context unchanged" in done.stderr
+    assert not [m for m in new_mails(before) if "datasets affected" in m["Subject"]]
+
+
+def crontab(host: str) -> str:
+    return on(host, "crontab -u crds -l")
+
+
+def test_installed_crontabs_per_use_case():
+    it, ops, test = crontab("jwdmsbcrds"), crontab("pljwcrds"), crontab("tljwcrds")
+    assert "nightly.cron.job" not in it and "nightly.cron.job" in test
+    assert "sync_ops_to_grp" in ops and "sync_ops_to_grp" not in test + it
+    for text in (it, ops, test):
+        assert "*/5 * * * *" in text and "monitor_reprocessing" in text
+
+
+@pytest.mark.slow
+def test_nightly_with_broken_pin_fails_mails_and_old_stack_serves():
+    link = "/crds/data1/dljwcrds/crds_stacks/current"
+    serving = on("dljwcrds", f"readlink {link}").strip()
+    before = sink()
+    done = invoke("nightly", "--server", "jwst-dev", "--requirement", "numpy==0.0.1",
+                  "--no-tests", check=False)
+    assert done.returncode != 0
+    assert "stack rebuild failed" in done.stderr
+    assert on("dljwcrds", f"readlink {link}").strip() == serving
+    answer = on("dljwcrds", "curl -sf --cacert /etc/ssl/crds/ca.crt -X POST -d "
+                "'{\"jsonrpc\":\"1.0\",\"method\":\"get_server_info\",\"params\":[],\"id\":1}' "
+                "https://localhost:8001/json/")
+    assert '"observatory": "jwst"' in answer or '"observatory":"jwst"' in answer
+    subjects = [" ".join(str(m["Subject"]).split()) for m in new_mails(before)]
+    assert "FAILED: CRDS jwst dev nightly rebuild on jwst-dev" in subjects, subjects
+    assert any(s.startswith(("OK: CRDS jwst dev nightly diagnostics",
+                             "PROBLEMS: CRDS jwst dev nightly diagnostics")) for s in subjects)
