@@ -92,3 +92,16 @@ test: venv lint  ## install what the tests need and pass them
 timing: venv  ## converge the lab with per-task and per-role timing
 	ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,ansible.posix.profile_roles \
 		$(BIN)/ansible-playbook site.yml -i inventories/lab
+
+.PHONY: nightly
+NIGHTLY_SERVERS ?= jwst-dev jwst-test hst-dev hst-test jwst-ops hst-ops jwst-bit jwst-cit
+nightly: images  ## the nightly job on the lab: up, converge, seed, nightly per server, cron tests
+	$(BIN)/invoke lab.up
+	$(BIN)/ansible-playbook site.yml -i inventories/lab
+	@for s in $(NIGHTLY_SERVERS); do \
+		CRDS_INVENTORY=lab $(BIN)/invoke manage --server $$s -- seed_demo >/dev/null || exit $$?; \
+	done
+	@rc=0; for s in $(NIGHTLY_SERVERS); do \
+		echo "== nightly $$s"; CRDS_INVENTORY=lab $(BIN)/invoke nightly --server $$s || rc=1; \
+	done; exit $$rc
+	$(BIN)/pytest -q tests/cron
