@@ -1,6 +1,7 @@
 """crds_server: the whole server (site.yml on one host), from accounts to a live get_server_info."""
 
 import json
+import re
 
 HOST = "mol-crds-server"
 CRDS = f"/crds/data1/{HOST}"
@@ -86,7 +87,7 @@ def test_secrets_are_0600_and_not_in_the_site_config(host):
 
 def test_crontab_of_ops(host):
     tab = host.check_output("crontab -l -u crds")
-    assert "MAILTO=crds-servers@stsci.edu" in tab
+    assert re.search(r"^MAILTO=\"?crds-servers@stsci.edu\"?$", tab, re.M)
     assert "nightly.cron.job" in tab          # ops is not frozen
     assert "sync_ops_to_grp" in tab           # only ops publishes to /grp
     assert "monitor_reprocessing" in tab and "clear_expired_locks" in tab
