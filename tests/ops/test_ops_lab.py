@@ -1,8 +1,7 @@
 """Backup, restore, mirror and runtests against a converged lab (marker `lab`).
 
-Uses the lab named by CRDS_LAB_NAME/CRDS_LAB_BLOCK (default: crdsops on 127.0.3.x),
-converged for crdsdb, crdsmail, pljwcrds and dljwcrds, with jwst-ops seeded
-(`invoke manage --server jwst-ops -- seed_demo`). Skipped when that lab does not answer.
+Uses the session's converged lab (tests/conftest.py: crdsci on 127.0.7.x, or the lab
+named by CRDS_LAB_NAME/CRDS_LAB_BLOCK), whose servers the converge seeds with the demo rules.
 """
 
 from __future__ import annotations
@@ -48,14 +47,11 @@ def inv(*args, check=True):
 
 
 @pytest.fixture(scope="module")
-def targets():
+def targets(converged_lab):
     old = {k: os.environ.get(k) for k in ("CRDS_LAB_NAME", "CRDS_LAB_BLOCK")}
     os.environ.update(CRDS_LAB_NAME=LAB, CRDS_LAB_BLOCK=BLOCK)
-    try:
-        rpc(URL["jwst-ops"], "get_server_info")
-        rpc(URL["jwst-dev"], "get_server_info")
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"lab {LAB} is not converged/seeded: {exc}")
+    for url in URL.values():  # converged and seeded: both answer
+        assert rpc(url, "get_server_info")["operational_context"].startswith("jwst_")
     inventory = Inventory("lab")
     out = {n: Target(inventory.server(n), inventory.spec) for n in URL}
     yield out
