@@ -1,69 +1,14 @@
-"""Shared fixtures: the one converged lab that the integration tests run against.
-
-The roles, ops and cron tests (marker `lab`) share one lab fleet, brought up and
-converged with site.yml once per session. It has its own name and loopback block
-(`crdsci` on 127.0.7.x, or $CRDS_TEST_LAB_NAME / $CRDS_TEST_LAB_BLOCK), so a developer's
-`make lab` fleet (crdslab on 127.0.1.x) is never touched. It stays up after the run so
-the next `make test` only re-converges (no change); remove it with
-`CRDS_LAB_NAME=crdsci CRDS_LAB_BLOCK=7 invoke lab.down --yes`.
-
-The lab tests' own throw-away lab (tests/lab, crdstest on 127.0.9.x) is separate:
-it tests lab.up/lab.down themselves.
-"""
+"""Shared fixtures: the session's converged lab fleet (tests/fleetlab.py says which)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 
 import pytest
+from fleetlab import FLEET_LAB, ConvergedLab, fleet_run
 
-from fleet.paths import ROOT, VENV_BIN
-
-FLEET_LAB = {
-    "CRDS_LAB_NAME": os.environ.get("CRDS_TEST_LAB_NAME", "crdsci"),
-    "CRDS_LAB_BLOCK": os.environ.get("CRDS_TEST_LAB_BLOCK", "7"),
-}
-# Set at import, before the test modules read it to build their commands' environment.
-os.environ.update(FLEET_LAB)
-os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "lab" / "containers.conf"))
-
-
-def fleet_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, **FLEET_LAB, **extra)
-    env["CONTAINERS_CONF"] = str(ROOT / "lab" / "containers.conf")
-    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    env["PATH"] = f"{VENV_BIN}:{env['PATH']}"
-    return env
-
-
-def fleet_run(*argv, timeout: float = 3600, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], cwd=ROOT, env=fleet_env(**extra), text=True,
-                          capture_output=True, timeout=timeout, check=False,
-                          stdin=subprocess.DEVNULL)
-
-
-class ConvergedLab:
-    """The session's lab after its first site.yml converge."""
-
-    name = FLEET_LAB["CRDS_LAB_NAME"]
-    block = FLEET_LAB["CRDS_LAB_BLOCK"]
-
-    def __init__(self, converge: subprocess.CompletedProcess, seconds: float):
-        self.converge = converge
-        self.converge_seconds = seconds
-
-    @property
-    def ca(self):
-        return ROOT / ".cache" / "lab" / self.name / "ca" / "ca.crt"
-
-    def site(self, *args: str) -> tuple[subprocess.CompletedProcess, float]:
-        start = time.monotonic()
-        done = fleet_run(VENV_BIN / "ansible-playbook", "site.yml", "-i", "inventories/lab",
-                         *args)
-        return done, time.monotonic() - start
+from fleet.paths import VENV_BIN
 
 
 @pytest.fixture(scope="session")

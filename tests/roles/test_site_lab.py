@@ -2,26 +2,21 @@
 serves the real crds client over HTTPS (verified with the lab CA), and a second site.yml
 run changes nothing.
 
-Runs against its own throw-away lab (CRDS_LAB_NAME=crdsroles on 127.0.8.x), so neither a
-developer's lab nor the lab tests' lab is touched.
+Runs against the session's converged lab (tests/conftest.py), never a developer's lab.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from fleetlab import fleet_run
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin"
-LAB = {"CRDS_LAB_NAME": "crdsroles", "CRDS_LAB_BLOCK": "8"}
-CA = ROOT / ".cache" / "lab" / LAB["CRDS_LAB_NAME"] / "ca" / "ca.crt"
 SERVERS = {  # inventory hostname -> observatory (inventories/hst,jwst)
     "plhstcrds": "hst", "tlhstcrds": "hst", "dlhstcrds": "hst",
     "pljwcrds": "jwst", "tljwcrds": "jwst", "dljwcrds": "jwst",
@@ -29,20 +24,6 @@ SERVERS = {  # inventory hostname -> observatory (inventories/hst,jwst)
 }
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
-
-
-def env(**extra: str) -> dict[str, str]:
-    e = dict(os.environ, **LAB, **extra)
-    e["CONTAINERS_CONF"] = str(ROOT / "lab" / "containers.conf")
-    e["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    e["PATH"] = f"{BIN}:{e['PATH']}"
-    return e
-
-
-def run(*argv, timeout=3600, **extra) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], cwd=ROOT, env=env(**extra), text=True,
-                          capture_output=True, timeout=timeout, check=False,
-                          stdin=subprocess.DEVNULL)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -53,27 +34,6 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         if m:
             rows[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
     return rows
-
-
-def site(*args: str) -> tuple[subprocess.CompletedProcess, float]:
-    start = time.monotonic()
-    done = run(BIN / "ansible-playbook", "site.yml", "-i", "inventories/lab", *args)
-    return done, time.monotonic() - start
-
-
-@pytest.fixture(scope="module")
-def converged_lab():
-    run(BIN / "invoke", "lab.down", "--yes")
-    up = run(BIN / "invoke", "lab.up")
-    assert up.returncode == 0, up.stdout + up.stderr
-    try:
-        first, seconds = site()
-        assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
-        print(f"site.yml converge: {seconds:.0f}s", file=sys.stderr)
-        yield first
-    finally:
-        if not os.environ.get("CRDS_KEEP_LAB"):
-            run(BIN / "invoke", "lab.down", "--yes")
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +49,13 @@ def crds_client(tmp_path_factory):
     return venv / "bin" / "crds"
 
 
-def standin_address(host: str) -> str:
+def standin_address(lab, host: str) -> str:
     octet = yaml.safe_load((ROOT / "inventories/lab/host_vars" / f"{host}.yml").read_text())
-    return f"127.0.{LAB['CRDS_LAB_BLOCK']}.{octet['crds_lab_octet']}"
+    return f"127.0.{lab.block}.{octet['crds_lab_octet']}"
 
 
 def test_every_host_converged(converged_lab):
-    rows = recap(converged_lab.stdout)
+    rows = recap(converged_lab.converge.stdout)
     for host in [*SERVERS, "crdsdb", "crdsmail"]:
         assert host in rows, f"{host} missing from the recap"
         assert rows[host]["failed"] == 0 and rows[host]["unreachable"] == 0
@@ -105,16 +65,16 @@ def test_every_host_converged(converged_lab):
 def test_crds_client_against_each_server(converged_lab, crds_client, host, tmp_path):
     obs = SERVERS[host]
     client_env = {
-        "CRDS_SERVER_URL": f"https://{standin_address(host)}:8001",
+        "CRDS_SERVER_URL": f"https://{standin_address(converged_lab, host)}:8001",
         "CRDS_PATH": str(tmp_path / "cache"),
         "CRDS_OBSERVATORY": obs,
-        "REQUESTS_CA_BUNDLE": str(CA),
-        "SSL_CERT_FILE": str(CA),
+        "REQUESTS_CA_BUNDLE": str(converged_lab.ca),
+        "SSL_CERT_FILE": str(converged_lab.ca),
     }
-    status = run(crds_client, "list", "--status", timeout=600, **client_env)
+    status = fleet_run(crds_client, "list", "--status", timeout=600, **client_env)
     assert status.returncode == 0, status.stdout + status.stderr
     assert obs in status.stdout
-    sync = run(crds_client, "sync", "--contexts", f"{obs}-operational", "--fetch-references",
+    sync = fleet_run(crds_client, "sync", "--contexts", f"{obs}-operational", "--fetch-references",
                "--check-sha1sum", timeout=1800, **client_env)
     out = sync.stdout + sync.stderr
     assert sync.returncode == 0, out
@@ -122,7 +82,7 @@ def test_crds_client_against_each_server(converged_lab, crds_client, host, tmp_p
 
 
 def test_second_run_changes_nothing(converged_lab):
-    second, seconds = site()
+    second, seconds = converged_lab.site()
     assert second.returncode == 0, second.stdout[-6000:]
     print(f"site.yml second run: {seconds:.0f}s", file=sys.stderr)
     changed = {h: r["changed"] for h, r in recap(second.stdout).items() if r["changed"]}
@@ -130,7 +90,7 @@ def test_second_run_changes_nothing(converged_lab):
 
 
 def test_check_mode_reports_no_change(converged_lab):
-    check, _ = site("--check", "--diff")
+    check, _ = converged_lab.site("--check", "--diff")
     assert check.returncode == 0, check.stdout[-6000:]
     changed = {h: r["changed"] for h, r in recap(check.stdout).items() if r["changed"]}
     assert changed == {}, changed
