@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from conftest import Client, count_summary, errors, sha1
+from appkit import Client, count_summary, errors, sha1
 
 from fleet.paths import VENV_BIN
 
@@ -149,7 +149,7 @@ def test_x_sendfile_downloads():
     import shutil
 
     import requests
-    from conftest import Server, instance_base
+    from appkit import Server, instance_base
 
     from fleet.django_server import ModWsgiServer, prepare
 

@@ -7,7 +7,7 @@ import datetime
 import json
 import sqlite3
 
-from conftest import Client, count_summary, errors, sha1
+from appkit import Client, count_summary, errors, sha1
 
 from fleet.paths import VENV_BIN
 
