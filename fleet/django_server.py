@@ -241,7 +241,9 @@ def server_stack() -> Path:
                           "python3-dev apache2-dev")
     shutil.rmtree(STACK, ignore_errors=True)
     subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", str(STACK)], check=True)
-    env = dict(os.environ, PIP_CACHE_DIR=str(CACHE / "pip"))
+    # A pip cache of its own: wheels built here (mod_wsgi) link the system Python, while
+    # the suite venv's wheels of the same tag (cp311) may link another Python.
+    env = dict(os.environ, PIP_CACHE_DIR=str(CACHE / "pip-system-python"))
     done = subprocess.run(
         [str(STACK / "bin" / "pip"), "install", "-q", "-c", str(suite), "-e", str(APP),
          "mod_wsgi"], env=env, capture_output=True, text=True, check=False)
