@@ -38,13 +38,14 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 @pytest.fixture(scope="module")
 def crds_client(tmp_path_factory):
-    """The real crds client in its own virtualenv, from the controller's wheel cache."""
+    """The real crds client in its own virtualenv, from the controller's wheel cache (with
+    stdatamodels, which the client imports to locate JWST references)."""
     venv = tmp_path_factory.mktemp("crds-client")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     houses = sorted((ROOT / ".cache" / "wheels").glob("crds-*/"))
     assert houses, "no wheelhouse: site.yml builds one"
     pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--no-index",
-           "--find-links", str(houses[-1]), "crds==14.0.3"]
+           "--find-links", str(houses[-1]), "crds==14.0.3", "stdatamodels"]
     subprocess.run(pip, check=True)
     return venv / "bin" / "crds"
 
