@@ -366,9 +366,21 @@ class Lab:
                 self._authorize(s, pubkey)
                 changes["created"].append(s.container)
             else:
-                if c.get("State") != "running":
-                    podman("start", s.container)
-                    changes["started"].append(s.container)
+                try:
+                    if c.get("State") != "running":
+                        podman("start", s.container)
+                        changes["started"].append(s.container)
+                    if not self.ssh_ok(s):
+                        # Made from another checkout, or this lab's state in .cache was
+                        # removed: our key is unknown there, its host key not yet trusted.
+                        self._forget_host_key(s)
+                        self._authorize(s, pubkey)
+                except LabError as exc:
+                    raise LabError(
+                        f"{s.container} exists but does not run ({exc}); podman's record "
+                        "outlived the container (e.g. after a reboot). Remove the lab with "
+                        "`invoke lab.down --yes`, then `invoke lab.up` (volumes are recreated "
+                        "empty; the converge seeds them again)") from None
                 if image_id and not image_id.startswith(c.get("ImageID") or "-"):
                     outdated.append(s.container)
         for verb, items in changes.items():
