@@ -70,18 +70,22 @@ def remainder() -> list[str]:
 # ---------------------------------------------------------------------------- deploy
 
 
-@task(help={"server": "short name, e.g. jwst-dev", "version": "app version: a git tag or "
-            "commit of this repository (default: this checkout's app/)",
+@task(help={"server": "short name, e.g. jwst-dev", "version": "app version: a git tag, branch "
+            "or commit of this repository (default: HEAD, committed code only)",
             "yes": "do not ask", "dry_run": "print the plan and stop", "inventory": INV_HELP})
 def deploy(c, server, version=None, yes=False, dry_run=False, inventory=None):
     """Install an app version as a new release, migrate, restart, check; roll back on failure."""
     t = target(server, inventory)
-    plan = deploy_ops.plan_deploy(t, version, echo_err)
+    try:
+        plan = deploy_ops.plan_deploy(t, version, echo_err)
+    except FAILURES as exc:
+        raise Exit(f"deploy: {exc}", code=2) from None
     show(plan.describe())
     if dry_run:
         print("dry run: nothing changed")
         return
-    confirm_or_exit(f"deploy app {version or 'from this checkout'} to {t.name}?", yes)
+    confirm_or_exit(f"deploy app {plan.facts['app_version']} ({version or 'HEAD'}) to "  # type: ignore[attr-defined]
+                    f"{t.name}?", yes)
     try:
         facts = deploy_ops.deploy(t, version, echo_err)
     except FAILURES as exc:

@@ -11,30 +11,39 @@ migrated forward is rolled back onto the migrated schema (Django's additive migr
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.ops.core import CACHE, ROOT, OpsError, Plan, playbook
+from fleet.ops.core import ROOT, OpsError, Plan, playbook
 from fleet.ops.service import Target
 
 
-def app_source(version: str | None) -> str | None:
-    """The app's source for ``version`` (a git ref of this repository) on the controller."""
-    if not version:
-        return None
-    out = CACHE / "ops" / f"app-{version.replace('/', '_')}"
-    if not (out / "pyproject.toml").is_file():
-        out.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", version, "app"], cwd=ROOT,
-                                 capture_output=True, check=False)
-        if archive.returncode:
-            raise OpsError(f"no version {version!r} in this repository (git archive: "
-                           f"{archive.stderr.decode().strip()}); use a tag or commit that has app/")
-        subprocess.run(["tar", "-x", "--strip-components=1", "-C", str(out)],
-                       input=archive.stdout, check=True)
-    return str(out)
+def git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def resolve_version(version: str | None) -> tuple[str, str]:
+    """(commit, app version) of ``version``: a tag, branch or commit of this repository
+    (default HEAD, the checkout's committed app; uncommitted changes are never deployed)."""
+    ref = version or "HEAD"
+    done = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if done.returncode:
+        raise OpsError(f"no version {ref!r} in this repository: name a tag, branch or commit "
+                       "(`git tag -l` lists the tags). Nothing was changed.")
+    commit = done.stdout.strip()
+    init = git("show", f"{commit}:app/crds_server/__init__.py")
+    found = re.search(r"__version__\s*=\s*[\"']([^\"']+)[\"']", init.stdout)
+    if init.returncode or not found:
+        raise OpsError(f"{ref!r} ({commit[:12]}) has no app/crds_server/__init__.py with a "
+                       "__version__: it is not a version of the app. Nothing was changed.")
+    return commit, found.group(1)
+
+
+def uncommitted_app_changes() -> bool:
+    return bool(git("status", "--porcelain", "--", "app").stdout.strip())
 
 
 def current_release(target: Target) -> str | None:
@@ -59,8 +68,10 @@ def switch_release(target: Target, release: str) -> None:
 
 
 def plan_deploy(target: Target, version: str | None, echo: Callable[[str], None]) -> Plan:
+    commit, app_version = resolve_version(version)
+    label = f"{version or 'HEAD'} ({commit[:12]}, app {app_version})"
     plan = Plan("deploy", target.name)
-    facts: dict = {}
+    facts: dict = {"commit": commit, "app_version": app_version}
 
     def record():
         facts["previous"] = current_release(target)
@@ -72,11 +83,8 @@ def plan_deploy(target: Target, version: str | None, echo: Callable[[str], None]
         echo(f"          live release: {facts['previous'] or 'none'}")
 
     def install():
-        extra = {}
-        source = app_source(version)
-        if source:
-            extra["stack_build_app_dir"] = source
-        playbook("ops_deploy.yml", target.host, target.inventory_spec, extra)
+        playbook("ops_deploy.yml", target.host, target.inventory_spec,
+                 {"stack_build_app_ref": commit})
 
     def check():
         mode = target.port_mode()
@@ -86,14 +94,24 @@ def plan_deploy(target: Target, version: str | None, echo: Callable[[str], None]
         facts["version"] = info.get("server_version")
         echo(f"          {target.name} answers on {port}: release {facts['release']}, app "
              f"{facts['version']}, operational {info.get('operational_context')}")
+        if facts["version"] != app_version:
+            raise OpsError(f"{target.name} answers with app {facts['version']}, not the "
+                           f"deployed {app_version}")
 
     plan.add("record the live release (for rollback)", record,
              f"{target.paths.stacks}/.previous_release <- readlink {target.paths.stack}")
-    plan.add(f"build or reuse the release for app {version or 'of this checkout'}; switch "
-             "`current`; migrate; restart httpd", install,
-             "ansible-playbook playbooks/ops_deploy.yml -l " + target.host.hostname
-             + (f" -e stack_build_app_dir=<git archive {version} app>" if version else ""))
-    plan.add("health check (get_server_info)", check)
+    plan.add(f"build or reuse the release for {label}; switch `current`; migrate; restart "
+             "httpd", install,
+             f"ansible-playbook playbooks/ops_deploy.yml -l {target.host.hostname} "
+             f"-e stack_build_app_ref={commit}")
+    plan.add("health check (get_server_info answers with the new app version)", check)
+    plan.notes.append(f"the release is named crds-{app_version}-<requirements digest>: a new "
+                      "app version is a new release; the same version again is reinstalled in "
+                      "place (rollback then goes to the previous version)")
+    plan.notes.append("on any failure the previous release is made current again by itself")
+    if not version and uncommitted_app_changes():
+        plan.notes.append("app/ has uncommitted changes: they are NOT deployed (commit them, "
+                          "or name a version)")
     plan.facts = facts  # type: ignore[attr-defined]
     return plan
 
@@ -107,16 +125,16 @@ def deploy(target: Target, version: str | None, echo: Callable[[str], None]) -> 
     except Exception as exc:
         previous = facts.get("previous")
         if not previous:
-            log.write(f"deploy {version or 'checkout'} FAILED, nothing to roll back to: {exc}")
+            log.write(f"deploy {version or 'HEAD'} FAILED, nothing to roll back to: {exc}")
             raise
         echo(f"deploy failed: {str(exc)[:500]}\nrolling back to {previous}")
         switch_release(target, previous)
         target.health()
-        log.write(f"deploy {version or 'checkout'} FAILED ({str(exc)[:200]}); rolled back to "
+        log.write(f"deploy {version or 'HEAD'} FAILED ({str(exc)[:200]}); rolled back to "
                   f"{previous}")
         raise OpsError(f"deploy failed and {target.name} was rolled back to {previous}: "
                        f"{str(exc)[:800]}") from None
-    log.write(f"deploy {version or 'checkout'}: {facts.get('previous')} -> {facts['release']} "
+    log.write(f"deploy {version or 'HEAD'}: {facts.get('previous')} -> {facts['release']} "
               f"(app {facts.get('version')})")
     return facts
 

@@ -1,0 +1,159 @@
+"""`invoke deploy` and `invoke rollback` against the session's converged lab (marker `lab`).
+
+hst-dev gets two app versions that exist only as commits made for the test (git plumbing:
+no branch, tag or working-tree change; the objects are unreachable afterwards):
+a good one (a new __version__) and a broken one whose get_server_info fails at run time,
+so only the health check after the restart can catch it. The test ends with a rollback
+to the release the server had before, so the lab is left as the converge made it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import ssl
+import subprocess
+import tempfile
+import urllib.request
+
+import pytest
+
+from fleet.inventory import Inventory
+from fleet.ops.service import Target
+from fleet.paths import CACHE, ROOT, VENV_BIN
+
+pytestmark = pytest.mark.lab
+
+SERVER = "hst-dev"
+LAB = os.environ.get("CRDS_LAB_NAME", "crdsci")
+BLOCK = os.environ.get("CRDS_LAB_BLOCK", "7")
+URL = f"https://127.0.{BLOCK}.13:8001"
+ENV = {**os.environ, "CRDS_LAB_NAME": LAB, "CRDS_LAB_BLOCK": BLOCK, "CRDS_INVENTORY": "lab"}
+INIT = "app/crds_server/__init__.py"
+METHODS = "app/crds_server/jsonapi/methods.py"
+
+
+def git(*args: str, env: dict | None = None, stdin: str | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, env=env, input=stdin, text=True,
+                          capture_output=True, check=True)
+    return done.stdout.strip()
+
+
+def commit_with(changes: dict[str, str], message: str) -> str:
+    """A commit on top of HEAD with ``changes`` (path -> text), made without touching the
+    working tree, the index or any ref."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": f"{tmp}/index",
+               "GIT_AUTHOR_NAME": "crds tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
+               "GIT_COMMITTER_NAME": "crds tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
+        git("read-tree", "HEAD", env=env)
+        for path, text in changes.items():
+            blob = git("hash-object", "-w", "--stdin", stdin=text)
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        tree = git("write-tree", env=env)
+        return git("commit-tree", tree, "-p", "HEAD", "-m", message, env=env)
+
+
+def head_text(path: str) -> str:
+    return git("show", f"HEAD:{path}") + "\n"
+
+
+def with_version(version: str) -> str:
+    text, n = re.subn(r'__version__ = "[^"]+"', f'__version__ = "{version}"', head_text(INIT))
+    assert n == 1
+    return text
+
+
+def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(VENV_BIN / "invoke"), *args], cwd=ROOT, env=ENV, text=True,
+                          capture_output=True, check=False, timeout=1800,
+                          stdin=subprocess.DEVNULL)
+    if check:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def status() -> dict:
+    return json.loads(inv("status", "--server", SERVER, "--json").stdout)[0]
+
+
+def server_info() -> dict:
+    """What the crds client sees: get_server_info on the normal port, over verified TLS."""
+    body = json.dumps({"jsonrpc": "1.0", "method": "get_server_info", "params": [], "id": 1})
+    req = urllib.request.Request(f"{URL}/json/", data=body.encode(),  # noqa: S310
+                                 headers={"Content-Type": "application/json-rpc"})
+    ctx = ssl.create_default_context(cafile=str(CACHE / "lab" / LAB / "ca" / "ca.crt"))
+    with urllib.request.urlopen(req, timeout=20, context=ctx) as answer:  # noqa: S310
+        return json.loads(answer.read())["result"]
+
+
+@pytest.fixture(scope="module")
+def before(converged_lab) -> dict:
+    row = status()
+    assert row["up"] and row["port_mode"] == "normal", row
+    return row
+
+
+def test_deploy_refuses_an_unknown_version_and_changes_nothing(before):
+    done = inv("deploy", "--server", SERVER, "--version", "no-such-version-x", "--yes",
+               check=False)
+    assert done.returncode == 2
+    assert "no version 'no-such-version-x'" in done.stderr and "Nothing was changed" in done.stderr
+    assert status()["release"] == before["release"]
+
+
+def test_deploy_dry_run_prints_the_plan_and_changes_nothing(before):
+    done = inv("deploy", "--server", SERVER, "--dry-run")
+    assert "plan: deploy on hst-dev" in done.stdout and "rolled back" not in done.stdout
+    assert "health check" in done.stdout and "dry run: nothing changed" in done.stdout
+    assert status()["release"] == before["release"]
+
+
+def test_deploy_without_yes_and_without_a_terminal_refuses(before):
+    done = inv("deploy", "--server", SERVER, check=False)
+    assert done.returncode == 1 and "--yes" in done.stderr
+    assert status()["release"] == before["release"]
+
+
+def test_deploy_a_version_then_a_broken_one_rolls_back_then_rollback(before):
+    base = before["version"]
+    good, bad = f"{base}.post901", f"{base}.post902"
+
+    # 1. A new version is a new release; the client sees the new version on 8001.
+    commit = commit_with({INIT: with_version(good)}, f"test release {good}")
+    done = inv("deploy", "--server", SERVER, "--version", commit, "--yes")
+    row = status()
+    assert row["version"] == good and row["port_mode"] == "normal", row
+    assert row["release"] != before["release"] and row["release"].startswith(f"crds-{good}-")
+    assert server_info()["server_version"] == good
+    assert f"previous {before['release']} kept" in done.stdout
+
+    # 2. A version that migrates and starts but answers errors: the health check fails
+    #    and deploy switches back to the good release by itself.
+    broken = head_text(METHODS).replace('__import__("crds_server").__version__',
+                                        '1 // 0')
+    assert broken != head_text(METHODS)
+    commit = commit_with({INIT: with_version(bad), METHODS: broken}, f"broken release {bad}")
+    done = inv("deploy", "--server", SERVER, "--version", commit, "--yes", check=False)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"rolled back to {row['release']}" in done.stderr
+    after_failure = status()
+    assert after_failure["release"] == row["release"] and after_failure["version"] == good
+    assert after_failure["port_mode"] == "normal"
+    assert server_info()["server_version"] == good
+
+    # 3. rollback: back to the release the server had before the test.
+    done = inv("rollback", "--server", SERVER, "--yes")
+    final = status()
+    assert final["release"] == before["release"] and final["version"] == base, final
+    assert server_info()["operational_context"] == before["operational_context"]
+
+    # Every step is in the server's operations log (on the server itself).
+    t = Target(Inventory("lab").server(SERVER), "lab")
+    try:
+        log = t.remote.sh(f"tail -n 5 {t.paths.oplog}").stdout
+    finally:
+        t.close()
+    assert f"deploy {commit} FAILED" in log and f"rolled back to {row['release']}" in log
+    assert f"rollback {row['release']} -> {before['release']}" in log
