@@ -56,6 +56,7 @@ def standin_address(lab, host: str) -> str:
 
 
 def test_every_host_converged(converged_lab):
+    assert converged_lab.converge is not None, "unset CRDS_TEST_LAB_CONVERGED (checks the converge)"
     rows = recap(converged_lab.converge.stdout)
     for host in [*SERVERS, "crdsdb", "crdsmail"]:
         assert host in rows, f"{host} missing from the recap"
