@@ -20,6 +20,8 @@ from pathlib import Path
 from fleet.ops.core import ROOT, OpsError, Plan, playbook
 from fleet.ops.service import Target
 
+FAILED_MARK = ".deploy-failed"
+
 
 def git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -58,9 +60,11 @@ def recorded_release(target: Target) -> str | None:
 
 
 def releases(target: Target) -> list[str]:
-    out = target.remote.sh(f"cd {shlex.quote(target.paths.stacks)} && ls -1dt crds-*/ "
-                           "2>/dev/null || true").stdout.split()
-    return [r.rstrip("/") for r in out]
+    """The releases on the server, newest first, without those a deploy marked failed."""
+    out = target.remote.sh(
+        f"cd {shlex.quote(target.paths.stacks)} && for r in $(ls -1dt crds-*/ 2>/dev/null); "
+        f"do [ -e $r{FAILED_MARK} ] || echo ${{r%/}}; done").stdout.split()
+    return out
 
 
 def switch_release(target: Target, release: str) -> None:
@@ -74,6 +78,7 @@ def plan_deploy(target: Target, version: str | None, echo: Callable[[str], None]
     facts: dict = {"commit": commit, "app_version": app_version}
 
     def record():
+        facts["recorded_before"] = recorded_release(target)
         facts["previous"] = current_release(target)
         if facts["previous"]:
             target.remote.sh(f"echo {shlex.quote(facts['previous'])} > "
@@ -83,14 +88,16 @@ def plan_deploy(target: Target, version: str | None, echo: Callable[[str], None]
         echo(f"          live release: {facts['previous'] or 'none'}")
 
     def install():
-        playbook("ops_deploy.yml", target.host, target.inventory_spec,
-                 {"stack_build_app_ref": commit})
+        try:
+            playbook("ops_deploy.yml", target.host, target.inventory_spec,
+                     {"stack_build_app_ref": commit})
+        finally:
+            facts["release"] = current_release(target)
 
     def check():
         mode = target.port_mode()
         port = target.paths.backup_port if mode == "backup" else target.paths.port
         info = target.health(port)
-        facts["release"] = current_release(target)
         facts["version"] = info.get("server_version")
         echo(f"          {target.name} answers on {port}: release {facts['release']}, app "
              f"{facts['version']}, operational {info.get('operational_context')}")
@@ -130,10 +137,20 @@ def deploy(target: Target, version: str | None, echo: Callable[[str], None]) -> 
         echo(f"deploy failed: {str(exc)[:500]}\nrolling back to {previous}")
         switch_release(target, previous)
         target.health()
+        failed = facts.get("release") if facts.get("release") != previous else None
+        # The failed release is never a rollback target: marked, and the record of what
+        # to roll back to is what it was before this deploy.
+        stacks = shlex.quote(target.paths.stacks)
+        if failed:
+            target.remote.sh(f"touch {stacks}/{shlex.quote(failed)}/{FAILED_MARK}")
+        target.remote.sh(f"echo {shlex.quote(facts.get('recorded_before') or '')} > "
+                         f"{stacks}/.previous_release")
         log.write(f"deploy {version or 'HEAD'} FAILED ({str(exc)[:200]}); rolled back to "
                   f"{previous}")
         raise OpsError(f"deploy failed and {target.name} was rolled back to {previous}: "
                        f"{str(exc)[:800]}") from None
+    target.remote.sh(f"rm -f {shlex.quote(target.paths.stacks)}/"
+                     f"{shlex.quote(facts['release'])}/{FAILED_MARK}")
     log.write(f"deploy {version or 'HEAD'}: {facts.get('previous')} -> {facts['release']} "
               f"(app {facts.get('version')})")
     return facts
@@ -142,8 +159,9 @@ def deploy(target: Target, version: str | None, echo: Callable[[str], None]) -> 
 def rollback(target: Target, echo: Callable[[str], None]) -> dict:
     live = current_release(target)
     previous = recorded_release(target)
-    if not previous or previous == live:
-        others = [r for r in releases(target) if r != live]
+    usable = releases(target)  # without the releases a deploy marked failed
+    if not previous or previous == live or previous not in usable:
+        others = [r for r in usable if r != live]
         previous = others[0] if others else None
     if not previous:
         raise OpsError(f"{target.name} has no earlier release than {live} to roll back to")
