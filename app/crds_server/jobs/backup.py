@@ -5,16 +5,25 @@ rendered from fleet.ops.backup.backup_args into ``${CRDS}/CRDS_server/host/backu
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 from crds_server.site_config import SiteConfig
 
 from .runner import JobFailed
+
+
+def load_agent(path: Path) -> ModuleType:
+    """The ops agent the roles installed (fleet/ops/agent.py, the one `invoke backup` runs),
+    loaded as a module: the same backup code, called directly."""
+    spec = importlib.util.spec_from_file_location("crds_ops_agent", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def host_dir(cfg: SiteConfig) -> Path:
@@ -31,16 +40,10 @@ def backup(cfg: SiteConfig, log: logging.Logger, args_file: Path | None = None,
                             "(crds_server cron tasks)")
     args = json.loads(args_file.read_text())
     args["stamp"] = datetime.now().strftime("%Y%m%dT%H%M%S")
-    done = subprocess.run([sys.executable if sys.executable else "python3", str(agent),
-                           "backup"], input=json.dumps(args), capture_output=True,
-                          text=True, check=False)
     try:
-        out = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise JobFailed(f"backup agent failed ({done.returncode}): "
-                        f"{(done.stderr or done.stdout).strip()[-800:]}") from None
-    if done.returncode or "error" in out:
-        raise JobFailed(f"backup failed: {out.get('error') or done.stderr.strip()[-800:]}")
+        out = load_agent(agent).COMMANDS["backup"](args)
+    except Exception as exc:  # the agent's AgentError, OSError, a failed mysqldump...
+        raise JobFailed(f"backup failed: {exc}") from None
     log.info("backup %s: %s files, %s bytes, app %s -> %s and %s%s", args["stamp"],
              out["files"], out["bytes"], out.get("app_version") or "?", out["path"],
              out["exchange"],
