@@ -9,9 +9,11 @@ stack_build role), the self-tests are fleet.ops's runtests on the backup port.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 
 from invoke import Collection, Exit, task
@@ -52,14 +54,27 @@ def rebuild_stack(t: Target, tag: str, extra: dict | None = None) -> tuple[bool,
     return done.returncode == 0, tail
 
 
+def current_stack(t: Target) -> str | None:
+    """The stack folder `current` points at (its name), None when there is none."""
+    out = t.remote.sh(f"readlink {shlex.quote(t.paths.stack)} || true").stdout.strip()
+    return out.rsplit("/", 1)[-1] or None
+
+
 def mail_failure(t: Target, subject: str, body: str) -> None:
-    """Through the server's mail relay (the site config's [mail]), to MAILTO."""
-    code = ("import sys; from django.conf import settings; from crds_server.jobs import mail; "
-            "mail.send(settings.SITE, mail.recipients(sys.argv[1]), sys.argv[2], sys.stdin.read())")
+    """Through the server's mail relay (the site config's [mail]), to MAILTO.
+
+    The body travels as a base64 argument, not on stdin: invoke feeds a non-tty stdin one
+    byte per input_sleep (10 ms), so a 10 kB body took 100 s."""
+    import base64
+
+    code = ("import base64, sys; from django.conf import settings; "
+            "from crds_server.jobs import mail; mail.send(settings.SITE, "
+            "mail.recipients(sys.argv[1]), sys.argv[2], base64.b64decode(sys.argv[3]).decode())")
+    encoded = base64.b64encode(body[-60000:].encode()).decode()
     t.remote.sh(f"cd {shlex.quote(t.paths.crds)} && {t.paths.stack}/bin/python -c "
                 f"{shlex.quote('import django; django.setup(); ' + code)} "
-                f"{shlex.quote(t.host.var('crds_mailto', ''))} {shlex.quote(subject)}",
-                user=t.paths.crds_user, env=t.paths.django_env, stdin=body)
+                f"{shlex.quote(t.host.var('crds_mailto', ''))} {shlex.quote(subject)} {encoded}",
+                user=t.paths.crds_user, env=t.paths.django_env)
 
 
 @task(name="run", help={"server": "short name, e.g. jwst-test",
@@ -99,18 +114,32 @@ def nightly(c, server, no_rebuild=False, tests=True, requirement=None, inventory
             extra = {}
             if requirement:
                 extra["stack_build_requirements"] = _override(t, requirement)
-            echo_err(f"{t.name}: rebuilding the stack into a new folder (tag {tag})")
+            previous = current_stack(t)
+            echo_err(f"{t.name}: rebuilding the stack into a new folder (tag {tag}; "
+                     f"serving {previous or 'no stack'})")
+            t.log.write(f"nightly rebuild started (tag {tag}, serving {previous})")
+            start = time.monotonic()
             ok, tail = rebuild_stack(t, tag, extra)
+            stack = current_stack(t)
             if ok:
-                echo_err(f"{t.name}: new stack serving")
+                echo_err(f"{t.name}: new stack {stack} serving on {t.paths.port} "
+                         f"(rebuilt in {time.monotonic() - start:.0f}s)")
+                t.log.write(f"nightly rebuild: {stack} serving (was {previous})")
                 if tests:
                     passed, output = run_selftests(t, [], echo_err)
+                    ran = re.findall(r"^Ran (\d+) tests?", output, re.MULTILINE)
+                    summary = (f"self-tests {'passed' if passed else 'FAILED'} on the backup "
+                               f"port {t.paths.backup_port} (health check, manage.py test: "
+                               f"{ran[-1] if ran else '?'} tests)")
+                    echo_err(f"{t.name}: {summary}; back on {t.paths.port}")
+                    t.log.write(f"nightly {summary}")
                     if not passed:
-                        failures.append("self-tests failed on the backup port:\n"
-                                        + output[-3000:])
+                        failures.append(summary + ":\n" + output[-3000:])
             else:
-                failures.append("stack rebuild failed; the previous stack still serves:\n"
-                                + tail)
+                echo_err(f"{t.name}: stack rebuild failed; {stack} still serving:\n{tail}")
+                failures.append(f"stack rebuild failed; the previous stack {stack} still "
+                                "serves:\n" + tail)
+                t.log.write(f"nightly rebuild FAILED; {stack} still serving")
             if failures:
                 mail_failure(t, f"FAILED: CRDS {t.paths.observatory} {use} nightly rebuild on "
                              f"{t.name}", "\n\n".join(failures) + "\n")
@@ -124,7 +153,8 @@ def nightly(c, server, no_rebuild=False, tests=True, requirement=None, inventory
     finally:
         t.close()
     if failures:
-        raise Exit(f"nightly on {t.name}: " + "; ".join(f.splitlines()[0] for f in failures),
+        raise Exit(f"nightly on {t.name}: "
+                   + "; ".join(f.splitlines()[0].rstrip(":") for f in failures),
                    code=1)
 
 

@@ -137,24 +137,110 @@ def test_installed_crontabs_per_use_case():
         assert "*/5 * * * *" in text and "monitor_reprocessing" in text
 
 
+DEV = "/crds/data1/dljwcrds"
+STACK_LINK = f"{DEV}/crds_stacks/current"
+
+
+def server_info(host: str, port: int = 8001) -> dict:
+    """get_server_info asked on the server itself (python there: no curl), CA-verified."""
+    answer = on(host, "python3 -c 'import json, ssl, urllib.request as u; "
+                "ctx = ssl.create_default_context(cafile=\"/etc/ssl/crds/ca.crt\"); "
+                "body = json.dumps({\"jsonrpc\": \"1.0\", \"method\": \"get_server_info\", "
+                "\"params\": [], \"id\": 1}).encode(); "
+                f"print(u.urlopen(u.Request(\"https://localhost:{port}/json/\", data=body), "
+                "context=ctx, timeout=30).read().decode())'")
+    return json.loads(answer)["result"]
+
+
+def port_open(host: str, port: int) -> bool:
+    return on(host, "python3 -c 'import socket, sys; s = socket.socket(); s.settimeout(5); "
+              f"sys.exit(s.connect_ex((\"127.0.0.1\", {port})))' && echo open || echo closed"
+              ).strip() == "open"
+
+
+def httpd_stacks(host: str, crds: str) -> set[str]:
+    """The stack folders the running httpd has loaded (its mod_wsgi), read as crds."""
+    out = podman("exec", "-u", "crds", f"{LAB}-{host}", "sh", "-c",
+                 f"grep -o 'crds_stacks/crds-[^/]*' /proc/$(cat {crds}/server/run/httpd.pid)"
+                 "/maps | sort -u").stdout
+    return {line.split("/", 1)[1] for line in out.split()}
+
+
+def stack_name(host: str) -> str:
+    """The stack folder `current` points at."""
+    return on(host, f"readlink {STACK_LINK}").strip().rsplit("/", 1)[-1]
+
+
+@pytest.mark.slow
+def test_nightly_rebuilds_a_new_stack_selftests_on_backup_port_and_mails():
+    serving = stack_name("dljwcrds")
+    info = server_info("dljwcrds")
+    before = sink()
+    done = invoke("nightly", "--server", "jwst-dev", check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    # a NEW, complete stack folder is current, and httpd runs it
+    stack = stack_name("dljwcrds")
+    assert stack != serving and stack.startswith("crds-"), (serving, stack)
+    assert on("dljwcrds", f"cat {DEV}/crds_stacks/{stack}/.stack-complete").strip() == stack
+    assert httpd_stacks("dljwcrds", DEV) == {stack}
+    # the same server on its normal port: same observatory and contexts
+    after = server_info("dljwcrds")
+    for key in ("observatory", "operational_context", "edit_context", "mappings"):
+        assert after[key] == info[key], key
+    # the self-tests ran on the backup port, passed, and the server is back on 8001 only
+    err = done.stderr
+    steps = ["moving to the backup port 8002", "health suite on port 8002",
+             "back to the normal port 8001", "self-tests passed on the backup port 8002"]
+    assert all(s in err for s in steps), err[-3000:]
+    assert [err.index(s) for s in steps] == sorted(err.index(s) for s in steps)
+    oplog = on("dljwcrds", f"tail -n 5 {DEV}/server/logs/operations.log")
+    assert f"nightly rebuild: {stack} serving (was {serving})" in oplog
+    assert "nightly self-tests passed on the backup port 8002" in oplog
+    assert port_open("dljwcrds", 8001) and not port_open("dljwcrds", 8002)
+    # the diagnostics of the new stack reached the lab's mail host; no failure mail
+    mails = new_mails(before)
+    subjects = [" ".join(str(m["Subject"]).split()) for m in mails]
+    assert not [s for s in subjects if s.startswith("FAILED")], subjects
+    diagnostics = [m for m, s in zip(mails, subjects, strict=True)
+                   if s.startswith("OK: CRDS jwst dev nightly diagnostics dljwcrds")]
+    assert len(diagnostics) == 1, subjects
+    body = diagnostics[0].get_body(("plain",)).get_content()
+    assert f"stack_id: {stack}" in body and "== cache consistency" in body
+
+
 @pytest.mark.slow
 def test_nightly_with_broken_pin_fails_mails_and_old_stack_serves():
-    link = "/crds/data1/dljwcrds/crds_stacks/current"
-    serving = on("dljwcrds", f"readlink {link}").strip()
+    serving = stack_name("dljwcrds")
     before = sink()
     done = invoke("nightly", "--server", "jwst-dev", "--requirement", "numpy==0.0.1",
                   "--no-tests", check=False)
     assert done.returncode != 0
     assert "stack rebuild failed" in done.stderr
-    assert on("dljwcrds", f"readlink {link}").strip() == serving
-    answer = on("dljwcrds", "python3 -c 'import json, ssl, urllib.request as u; "
-                "ctx = ssl.create_default_context(cafile=\"/etc/ssl/crds/ca.crt\"); "
-                "body = json.dumps({\"jsonrpc\": \"1.0\", \"method\": \"get_server_info\", "
-                "\"params\": [], \"id\": 1}).encode(); "
-                "print(u.urlopen(u.Request(\"https://localhost:8001/json/\", data=body), "
-                "context=ctx, timeout=30).read().decode())'")
-    assert json.loads(answer)["result"]["observatory"] == "jwst"  # still serving
+    assert stack_name("dljwcrds") == serving
+    assert server_info("dljwcrds")["observatory"] == "jwst"  # still serving
+    assert httpd_stacks("dljwcrds", DEV) == {serving}
     subjects = [" ".join(str(m["Subject"]).split()) for m in new_mails(before)]
     assert "FAILED: CRDS jwst dev nightly rebuild on jwst-dev" in subjects, subjects
     assert any(s.startswith(("OK: CRDS jwst dev nightly diagnostics",
                              "PROBLEMS: CRDS jwst dev nightly diagnostics")) for s in subjects)
+
+
+@pytest.mark.slow
+def test_nightly_stack_that_does_not_come_up_is_switched_back_and_marked_failed():
+    # tonight's stack is built and switched to, but its health check cannot pass (asked
+    # on a port nobody listens on): the rescue switches back and restarts httpd on it
+    serving = stack_name("dljwcrds")
+    done = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "cron/nightly_rebuild.yml", "-i", "inventories/lab",
+         "-l", "dljwcrds", "-e", "nightly_tag=test-no-health", "-e", "crds_server_health_port=8009",
+         "-e", "crds_server_health_retries=1"],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, check=False, timeout=1800)
+    output = done.stdout + done.stderr
+    failed = re.search(r"tonight's stack (crds-\S+) did not come up", output)
+    assert done.returncode != 0 and failed, output[-3000:]
+    assert failed.group(1) != serving
+    assert stack_name("dljwcrds") == serving
+    assert httpd_stacks("dljwcrds", DEV) == {serving}
+    assert server_info("dljwcrds")["observatory"] == "jwst"
+    mark = f"{DEV}/crds_stacks/{failed.group(1)}/.deploy-failed"  # never a rollback target
+    assert on("dljwcrds", f"test -e {mark} && echo marked").strip() == "marked"
