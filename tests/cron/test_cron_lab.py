@@ -216,6 +216,13 @@ def test_nightly_with_broken_pin_fails_mails_and_old_stack_serves():
                   "--no-tests", check=False)
     assert done.returncode != 0
     assert "stack rebuild failed" in done.stderr
+    # the changed pin names a new wheelhouse, which could not be built and left nothing
+    built = re.search(r"the wheelhouse (crds-wheels-\w+) could not be built", done.stderr)
+    assert built and "numpy==0.0.1" in done.stderr, done.stderr[-3000:]
+    assert built.group(1) != on("dljwcrds", f"cat {STACK_LINK}/.wheelhouse").strip()
+    wheels = ROOT / ".cache" / "wheels"
+    assert not (wheels / built.group(1)).exists()
+    assert not list(wheels.glob(f".building-{built.group(1)}-*"))
     assert stack_name("dljwcrds") == serving
     assert server_info("dljwcrds")["observatory"] == "jwst"  # still serving
     assert httpd_stacks("dljwcrds", DEV) == {serving}
