@@ -4,7 +4,8 @@
 Thin: the jobs themselves are the server's `manage.py cron_job <job>` (crds_server.jobs),
 called through the same script and environment cron uses (Fabric/ssh, as crds, after
 sourcing ~/.setenv); the dev/test stack rebuild is cron/nightly_rebuild.yml (the
-stack_build role), the self-tests are fleet.ops's runtests on the backup port.
+stack_build role), the self-tests are fleet.ops's runtests on the backup port. Why the
+rebuild runs from here and not from the server's own cron: cron/README.md.
 """
 
 from __future__ import annotations
