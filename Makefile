@@ -99,15 +99,27 @@ timing: venv  ## converge the lab with per-task and per-role timing
 	ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,ansible.posix.profile_roles \
 		$(BIN)/ansible-playbook site.yml -i inventories/lab
 
+# The lab is CRDS_LAB_NAME/CRDS_LAB_BLOCK (default crdslab on 127.0.1.x); the cron tests at
+# the end run against that same lab (CRDS_TEST_LAB_*, which tests/fleetlab.py reads), which
+# was converged a moment before (CRDS_TEST_LAB_CONVERGED). Any server's failed nightly
+# fails the target, named, before the tests.
 .PHONY: nightly
 NIGHTLY_SERVERS ?= jwst-dev jwst-test hst-dev hst-test jwst-ops hst-ops jwst-bit jwst-cit
+nightly: export CRDS_LAB_NAME := $(or $(CRDS_LAB_NAME),crdslab)
+nightly: export CRDS_LAB_BLOCK := $(or $(CRDS_LAB_BLOCK),1)
+nightly: export CRDS_TEST_LAB_NAME := $(or $(CRDS_LAB_NAME),crdslab)
+nightly: export CRDS_TEST_LAB_BLOCK := $(or $(CRDS_LAB_BLOCK),1)
+nightly: export CRDS_TEST_LAB_CONVERGED := 1
+nightly: export CRDS_INVENTORY := lab
 nightly: images  ## the nightly job on the lab: up, converge, seed, nightly per server, cron tests
+	@echo "nightly on the lab $$CRDS_LAB_NAME (127.0.$$CRDS_LAB_BLOCK.x)"
 	$(BIN)/invoke lab.up
 	$(BIN)/ansible-playbook site.yml -i inventories/lab
 	@for s in $(NIGHTLY_SERVERS); do \
-		CRDS_INVENTORY=lab $(BIN)/invoke manage --server $$s -- seed_demo >/dev/null || exit $$?; \
+		$(BIN)/invoke manage --server $$s -- seed_demo >/dev/null || exit $$?; \
 	done
-	@rc=0; for s in $(NIGHTLY_SERVERS); do \
-		echo "== nightly $$s"; CRDS_INVENTORY=lab $(BIN)/invoke nightly --server $$s || rc=1; \
-	done; exit $$rc
+	@failed=""; for s in $(NIGHTLY_SERVERS); do \
+		echo "== nightly $$s"; $(BIN)/invoke nightly --server $$s || failed="$$failed $$s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "nightly FAILED on:$$failed (cron tests not run)" >&2; exit 1; fi
 	$(BIN)/pytest -q tests/cron
