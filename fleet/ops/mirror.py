@@ -16,6 +16,7 @@ state, keeps dst on the backup port and resumes. Every step is idempotent.
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import Callable
@@ -25,17 +26,42 @@ from fleet.ops.service import Target
 from fleet.policy import check_mirror
 
 SYNC_BATCH = 400
+MAPPING_EXT = (".pmap", ".imap", ".rmap")
 
 
 def sync_command(src: Target, dst: Target, names: list[str]) -> tuple[str, dict]:
-    """The crds client on dst: fetch ``names`` from src's server into dst's cache."""
+    """The crds client on dst: fetch ``names`` from src's server into dst's cache.
+
+    ``python -m crds.sync`` is what the ``crds sync`` wrapper script runs in a second
+    interpreter after importing crds itself; calling the module saves that start-up.
+    """
     env = {"CRDS_SERVER_URL": f"https://{src.paths.fqdn}:{src.paths.port}",
            "CRDS_PATH": dst.paths.file_cache, "CRDS_OBSERVATORY": dst.paths.observatory,
            "REQUESTS_CA_BUNDLE": dst.paths.ca_cert, "SSL_CERT_FILE": dst.paths.ca_cert,
            "CRDS_MODE": "remote", "PATH": f"{dst.paths.stack}/bin:/usr/bin:/bin"}
-    cmd = (f"umask 027 && {dst.paths.stack}/bin/crds sync --check-files --check-sha1sum "
-           "--repair-files --files " + " ".join(shlex.quote(n) for n in names))
+    cmd = (f"umask 027 && {dst.paths.stack}/bin/python -m crds.sync --check-files "
+           "--check-sha1sum --repair-files --files " + " ".join(shlex.quote(n) for n in names))
     return cmd, env
+
+
+def cache_path(target: Target, name: str) -> str:
+    """A catalogued file's path relative to the file cache (flat references)."""
+    sub = "mappings" if name.endswith(MAPPING_EXT) else "references"
+    return f"{sub}/{target.paths.observatory}/{name}"
+
+
+def check_sizes(target: Target) -> dict:
+    """`manage.py check_store --json --no-sha1`, without Django's system checks.
+
+    The checks (run at every deploy) cost about as much as the check itself here.
+    """
+    result = target.manage(["check_store", "--json", "--no-sha1", "--skip-checks"],
+                           check=False)
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        raise OpsError(f"{target.name}: check_store failed: "
+                       f"{(result.stderr or result.stdout).strip()[-600:]}") from None
 
 
 class Mirror:
@@ -133,12 +159,16 @@ class Mirror:
         return out
 
     def step_sync(self):
-        store = self.dst.check_store(sha1=False)
+        store = check_sizes(self.dst)
         want = sorted(set(store["missing"]) | set(store["size_mismatch"]))
-        obs = self.dst.paths.observatory
         if store["size_mismatch"]:
-            self.dst.agent("remove", file_cache=self.dst.paths.file_cache,
-                           paths=[f"references/{obs}/{n}" for n in store["size_mismatch"]])
+            # Damaged copies go first (as root, like the agent's `remove`), so the client
+            # fetches them again. One command line, no stdin: the names are catalog names.
+            cache, damaged = self.dst.paths.file_cache, store["size_mismatch"]
+            for n in range(0, len(damaged), SYNC_BATCH):
+                self.dst.remote.sh("rm -f -- " + " ".join(
+                    shlex.quote(f"{cache}/{cache_path(self.dst, name)}")
+                    for name in damaged[n:n + SYNC_BATCH]))
         if not want:
             self.echo("          the file cache lacks nothing")
             return {"synced": 0}
@@ -168,13 +198,13 @@ class Mirror:
         return out
 
     def step_orphans(self):
-        store = self.dst.check_store(sha1=False)
+        store = check_sizes(self.dst)
         if store["orphans"]:
             out = self.dst.agent("quarantine", file_cache=self.dst.paths.file_cache,
                                  quarantine=self.quarantine, paths=store["orphans"],
                                  owner=self.dst.paths.crds_user, group=self.dst.paths.crds_group)
             self.report["quarantined"] += out["quarantined"]
-            store = self.dst.check_store(sha1=False)
+            store = check_sizes(self.dst)
         problems = {k: store[k] for k in ("missing", "size_mismatch", "orphans") if store[k]}
         if self.restore:
             problems.pop("missing", None)
@@ -217,11 +247,11 @@ class Mirror:
                  self.step_sync,
                  "" if self.restore else
                  f"on {d.name} as {d.crds_user}: CRDS_SERVER_URL=https://{s.fqdn}:{s.port} "
-                 f"CRDS_PATH={d.file_cache} crds sync --check-files --check-sha1sum "
-                 "--repair-files --files <missing>")
+                 f"CRDS_PATH={d.file_cache} python -m crds.sync (crds sync) --check-files "
+                 "--check-sha1sum --repair-files --files <missing>")
         plan.add("hard-link delivered references to their cache copy", self.step_relink)
         plan.add("check the store; orphans to quarantine", self.step_orphans,
-                 "manage.py check_store --json --no-sha1")
+                 "manage.py check_store --json --no-sha1 --skip-checks")
         plan.add("restart memcached and crds-httpd; health check on the backup port",
                  self.step_restart)
         plan.add(f"move {d.name} back to its normal port {d.port}", self.step_normal_port)
