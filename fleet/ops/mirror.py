@@ -144,6 +144,7 @@ class Mirror:
         out = self.dst.agent("stage", source=source, staging=self.dst.paths.staging,
                              src_name=self.src.name)
         self.report["backup"] = out["backup"]
+        self.save_state(backup=out["backup"])  # a resumed run reports the same backup
         return out
 
     def step_database(self):
@@ -287,6 +288,7 @@ class Mirror:
                 self.save_state(done=max(n, self.state.get("done", 0)))
             self.echo(f"          done in {time.monotonic() - t0:.1f}s")
         self.report["seconds"] = round(time.monotonic() - began, 1)
+        self.report.setdefault("backup", self.state.get("backup") or {})
         log.write(f"{self.operation} {self.src.name} -> {self.dst.name} done in "
                   f"{self.report['seconds']}s: backup "
                   f"{self.report.get('backup', {}).get('stamp')}, "

@@ -163,6 +163,8 @@ def test_killed_mirror_resumes_and_dst_never_answers_on_8001_meanwhile(targets):
     done = inv("mirror", "--src", "jwst-ops", "--dst", "jwst-dev", "--yes")
     back = time.monotonic()
     assert "resuming" in done.stderr
+    backup_line = next(x for x in done.stdout.splitlines() if x.strip().startswith("backup:"))
+    assert "jwst-ops" in backup_line and "None" not in backup_line, backup_line
     time.sleep(2)
     stop.set()
     poller.join()
