@@ -4,11 +4,15 @@ logs under the server's logs dir, a failing job exits non-zero."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import re
 import subprocess
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from smtp_sink import SmtpSink
 
 from fleet.django_server import APP, PYTHON, prepare
 
@@ -80,3 +84,40 @@ def test_sync_publishes_the_store_atomically(site, tmp_path):
         for rel in src:
             assert (dest / rel).read_bytes() == (store / rel).read_bytes()
     assert not list(dest.rglob(".*.part"))  # no temporary left behind
+
+
+def test_failed_affected_run_is_mailed_once_then_daily_not_each_retry(site):
+    """A failing pair of contexts is retried every run (old_context.txt stays), but mailed
+    once, and again only as a daily reminder: not every 5 minutes at 3 a.m."""
+    sink = SmtpSink()
+    config = site.read_text()
+    site.write_text(re.sub(r"(?m)^port = 25$", f"port = {sink.port}", config))
+    base = site.parent / "monitor_reprocessing"
+    base.mkdir(exist_ok=True)
+    old_file, failure = base / "old_context.txt", base / "last_failure.json"
+    saved = old_file.read_text() if old_file.exists() else None
+    env = {"JOB_AFFECTED_DATASETS_RECIPIENTS": "repro@localhost"}
+    try:
+        old_file.write_text("jwst_9999.pmap\n")  # a context the rules do not have: FAILED
+        runs = [job(site, "monitor_reprocessing", env=env) for _ in range(3)]
+        assert [r.returncode for r in runs] == [1, 1, 1], runs[0].stderr
+        subjects = [m["Subject"] for m in sink.messages]
+        assert len(subjects) == 1 and subjects[0].startswith("FAILED: CRDS jwst test "), subjects
+        assert old_file.read_text().strip() == "jwst_9999.pmap"  # still retried
+        log = (site.parent / "logs" / "monitor_reprocessing.log").read_text()
+        assert log.count("not mailed again before") == 2
+        # a day later the same failure is mailed again as a reminder
+        state = json.loads(failure.read_text())
+        state["mailed"] = (datetime.fromisoformat(state["mailed"])
+                           - timedelta(hours=25)).isoformat()
+        failure.write_text(json.dumps(state))
+        assert job(site, "monitor_reprocessing", env=env).returncode == 1
+        assert len(sink.messages) == 2
+    finally:
+        sink.close()
+        site.write_text(config)
+        failure.unlink(missing_ok=True)
+        if saved is None:
+            old_file.unlink(missing_ok=True)
+        else:
+            old_file.write_text(saved)

@@ -2,8 +2,10 @@
 context changes, mailed to the reprocessing list.
 
 State lives in ``${CRDS}/monitor_reprocessing``: ``old_context.txt`` (the last context
-reported), one dated subdirectory per run (log, gzipped ids, summary) and the archive
-STAND-IN's dataset database (generated for the server's rules on first use)."""
+reported), ``last_failure.json`` (a failed run's pair of contexts and when it was mailed:
+retried each run, re-mailed once a day), one dated subdirectory per run (log, gzipped ids,
+summary) and the archive STAND-IN's dataset database (generated for the server's rules on
+first use)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import json
 import logging
 import os
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from crds_server.site_config import SiteConfig
@@ -20,6 +22,8 @@ from . import mail
 from .runner import JobFailed
 
 OLD_CONTEXT = "old_context.txt"
+LAST_FAILURE = "last_failure.json"
+REMIND_AFTER = timedelta(hours=24)
 DEFAULT_DATASETS = 3000
 
 
@@ -140,15 +144,35 @@ def monitor(cfg: SiteConfig, log: logging.Logger, *, datasets: int = DEFAULT_DAT
 
     body = (f"{subject(result)}\n\nAttached: the log of the run and the affected dataset ids "
             f"(gzipped text, one per line).\nServer: {cfg.server}; results: {out}\n")
-    mail.send(cfg, to, subject(result), body, [
-        (log_name, log_text.encode(), "text/plain"),
-        (ids_gz.name, ids_gz.read_bytes(), "application/gzip"),
-    ])
+    failed_file = base / LAST_FAILURE
+    if result.disposition == "FAILED":
+        # old_context.txt stays, so every run (each 5 minutes) tries again; the same
+        # failure is mailed once, then as a reminder each REMIND_AFTER, not each retry.
+        last = read_failure(failed_file)
+        if last.get("pair") == [old, new] and started - last["mailed"] < REMIND_AFTER:
+            log.info("same failure as mailed at %s; not mailed again before %s",
+                     last["mailed"], last["mailed"] + REMIND_AFTER)
+            raise JobFailed(f"affected datasets {old} --> {new} failed again: "
+                            f"{result.failure}", mailed=True)
+    attachments = [(log_name, log_text.encode(), "text/plain"),
+                   (ids_gz.name, ids_gz.read_bytes(), "application/gzip")]
+    mail.send(cfg, to, subject(result), body, attachments)
     log.info("mailed to %s", ", ".join(to))
     if result.disposition == "FAILED":
-        # Mailed as FAILED; old_context.txt stays, so the next run tries again.
+        write_atomically(failed_file, json.dumps(
+            {"pair": [old, new], "mailed": started.isoformat(), "failure": result.failure}))
         raise JobFailed(f"affected datasets {old} --> {new} failed: {result.failure}",
                         mailed=True)
+    failed_file.unlink(missing_ok=True)
     write_atomically(old_file, new + "\n")
     return {"changed": True, "old": old, "new": new, "count": result.count,
             "disposition": result.disposition, "dir": str(out)}
+
+
+def read_failure(path: Path) -> dict:
+    """The last mailed failure: {"pair": [old, new], "mailed": datetime}, or {}."""
+    try:
+        data = json.loads(path.read_text())
+        return {"pair": data["pair"], "mailed": datetime.fromisoformat(data["mailed"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
