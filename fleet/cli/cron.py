@@ -62,20 +62,13 @@ def current_stack(t: Target) -> str | None:
 
 
 def mail_failure(t: Target, subject: str, body: str) -> None:
-    """Through the server's mail relay (the site config's [mail]), to MAILTO.
-
-    The body travels as a base64 argument, not on stdin: invoke feeds a non-tty stdin one
-    byte per input_sleep (10 ms), so a 10 kB body took 100 s."""
-    import base64
-
-    code = ("import base64, sys; from django.conf import settings; "
-            "from crds_server.jobs import mail; mail.send(settings.SITE, "
-            "mail.recipients(sys.argv[1]), sys.argv[2], base64.b64decode(sys.argv[3]).decode())")
-    encoded = base64.b64encode(body[-60000:].encode()).decode()
+    """Through the server's mail relay (the site config's [mail]), to MAILTO."""
+    code = ("import sys; from django.conf import settings; from crds_server.jobs import mail; "
+            "mail.send(settings.SITE, mail.recipients(sys.argv[1]), sys.argv[2], sys.stdin.read())")
     t.remote.sh(f"cd {shlex.quote(t.paths.crds)} && {t.paths.stack}/bin/python -c "
                 f"{shlex.quote('import django; django.setup(); ' + code)} "
-                f"{shlex.quote(t.host.var('crds_mailto', ''))} {shlex.quote(subject)} {encoded}",
-                user=t.paths.crds_user, env=t.paths.django_env)
+                f"{shlex.quote(t.host.var('crds_mailto', ''))} {shlex.quote(subject)}",
+                user=t.paths.crds_user, env=t.paths.django_env, stdin=body)
 
 
 @task(name="run", help={"server": "short name, e.g. jwst-test",
