@@ -196,6 +196,14 @@ def restore_database(defaults_file: str, backup: Path) -> dict:
 # ------------------------------------------------------------------ commands
 
 
+def app_version(freeze: str) -> str:
+    """The app's version in `pip freeze` output: "crds_server==0.1.0", or
+    "crds_server @ file:///.../crds_server-0.1.0-py3-none-any.whl" (the roles install the
+    wheel from a path); "" when the app is not there."""
+    found = re.search(r"(?im)^crds[-_]server(?:==|\s*@\s*\S*/crds_server-)([^-\s]+)", freeze)
+    return found.group(1) if found else ""
+
+
 def cmd_backup(a: dict) -> dict:
     """Dump, copy the small trees, list packages, manifest; dated copy and exchange copy."""
     obs, cache, files = a["observatory"], Path(a["file_cache"]), Path(a["server_files"])
@@ -219,9 +227,7 @@ def cmd_backup(a: dict) -> dict:
               if pip.exists() else "")
     (tmp / "packages" / "pip-freeze.txt").write_text(freeze)
     (tmp / "packages" / "dpkg-l.txt").write_text(run(["dpkg", "-l"]).stdout)
-    version = next((line.split("==")[1] for line in freeze.splitlines()
-                    if line.lower().startswith("crds-server==") or
-                    line.lower().startswith("crds_server==")), "")
+    version = app_version(freeze)
     info = {"server": a["server"], "hostname": a["hostname"], "observatory": obs,
             "stamp": a["stamp"], "app_version": version, **db,
             "mappings": len(files_under(tmp / "files" / "mappings")),

@@ -155,3 +155,13 @@ def test_agent_main_reports_errors_as_json(tmp_path):
     done = subprocess.run([sys.executable, agent.__file__, "nope"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 2 and "usage" in done.stdout
+
+
+@pytest.mark.parametrize(("freeze", "version"), [
+    ("Django==5.2.19\ncrds_server @ file:///crds/data1/x/crds_stacks/crds-0.1.0-ab/"
+     "crds_server-0.1.0.post901-py3-none-any.whl\ncrds==14.0.3\n", "0.1.0.post901"),
+    ("crds-server==0.1.0\n", "0.1.0"),
+    ("crds==14.0.3\nDjango==5.2.19\n", ""),
+])
+def test_backup_reads_the_app_version_from_pip_freeze(freeze, version):
+    assert agent.app_version(freeze) == version
