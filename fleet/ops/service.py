@@ -13,6 +13,8 @@ from fleet.ops.core import OpLog, OpsError, ServerPaths, echo_err, playbook
 from fleet.ops.remote import Remote, RemoteError
 
 SERVICES = ("memcached", "crds-httpd")
+# The app's self-tests of the running server (the real crds client against the backup port).
+SELFTESTS = ["crds_server.selftests"]
 
 
 @dataclass
@@ -154,8 +156,10 @@ def runtests(target: Target, args: list[str], echo: Callable[[str], None] = echo
         echo(f"  {target.name}: health suite on port {target.paths.backup_port}")
         target.health(target.paths.backup_port)
         script = (f"cd {shlex.quote(target.paths.crds)} && "
-                  + target.paths.manage_cmd(["test", "--noinput", *args]))
-        result = target.remote.sh(script, user=target.paths.crds_user,
-                                  env=target.paths.django_env, check=False)
+                  + target.paths.manage_cmd(["test", "--noinput", *(args or SELFTESTS)]))
+        env = {**target.paths.django_env,
+               "CRDS_SELFTEST_URL": f"https://localhost:{target.paths.backup_port}",
+               "REQUESTS_CA_BUNDLE": target.paths.ca_cert, "SSL_CERT_FILE": target.paths.ca_cert}
+        result = target.remote.sh(script, user=target.paths.crds_user, env=env, check=False)
     output = (result.stdout + result.stderr).strip()
     return result.exited == 0, output
