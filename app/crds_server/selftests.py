@@ -2,11 +2,11 @@
 hidden backup port (``manage.py test crds_server.selftests``), before clients see it.
 
 They use the real crds client, as a subprocess with a clean environment and a throw-away
-cache, against the server's own HTTPS port ($CRDS_SELFTEST_URL, verified with
-$REQUESTS_CA_BUNDLE): the operational rules sync with sha1 checks, and a few of the
-references they name download with the catalog's sha1. Read-only and bounded (the
-mappings of one context and at most SAMPLE references), so they are safe on ops. No test
-database: they are SimpleTestCases.
+cache, against the server's own HTTPS port ($SELFTEST_SERVER_URL, not a CRDS_* variable:
+the settings clear those; verified with $REQUESTS_CA_BUNDLE): the operational rules sync
+with sha1 checks, and a few of the references they name download with the catalog's sha1.
+Read-only and bounded (the mappings of one context and at most SAMPLE references), so they
+are safe on ops. No test database: they are SimpleTestCases.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ class LiveServer(SimpleTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.url = os.environ.get("CRDS_SELFTEST_URL", "")
+        cls.url = os.environ.get("SELFTEST_SERVER_URL", "")
         if not cls.url.startswith("https://"):
-            raise RuntimeError("CRDS_SELFTEST_URL is not set: run the self-tests with "
+            raise RuntimeError("SELFTEST_SERVER_URL is not set: run the self-tests with "
                                "`invoke runtests --server <name>` (it sets the backup port)")
         cls.observatory = settings.SITE.observatory
         cls.cache = Path(tempfile.mkdtemp(prefix="crds-selftest-"))

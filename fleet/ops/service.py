@@ -158,7 +158,7 @@ def runtests(target: Target, args: list[str], echo: Callable[[str], None] = echo
         script = (f"cd {shlex.quote(target.paths.crds)} && "
                   + target.paths.manage_cmd(["test", "--noinput", *(args or SELFTESTS)]))
         env = {**target.paths.django_env,
-               "CRDS_SELFTEST_URL": f"https://localhost:{target.paths.backup_port}",
+               "SELFTEST_SERVER_URL": f"https://localhost:{target.paths.backup_port}",
                "REQUESTS_CA_BUNDLE": target.paths.ca_cert, "SSL_CERT_FILE": target.paths.ca_cert}
         result = target.remote.sh(script, user=target.paths.crds_user, env=env, check=False)
     output = (result.stdout + result.stderr).strip()
