@@ -44,7 +44,7 @@ class LiveServer(SimpleTestCase):
         shutil.rmtree(cls.cache, ignore_errors=True)
         super().tearDownClass()
 
-    def client(self, *argv: str) -> subprocess.CompletedProcess:
+    def run_client(self, *argv: str) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("CRDS_", "DJANGO_"))}
         env.update(CRDS_SERVER_URL=self.url, CRDS_PATH=str(self.cache),
@@ -53,7 +53,7 @@ class LiveServer(SimpleTestCase):
                               capture_output=True, timeout=600, check=False)
 
     def python(self, code: str) -> object:
-        done = self.client("python", "-c", code)
+        done = self.run_client("python", "-c", code)
         self.assertEqual(done.returncode, 0, done.stderr[-2000:])
         return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -62,7 +62,7 @@ class LiveServer(SimpleTestCase):
                            "print(json.dumps(api.get_server_info()))")
 
     def sync(self, *args: str) -> None:
-        done = self.client("crds", "sync", "--check-files", "--check-sha1sum", *args)
+        done = self.run_client("crds", "sync", "--check-files", "--check-sha1sum", *args)
         output = done.stdout + done.stderr
         self.assertEqual(done.returncode, 0, output[-2000:])
         self.assertIn(" 0 errors", output, output[-2000:])
