@@ -82,6 +82,7 @@ class LiveServer(SimpleTestCase):
         sample = [n for n in names if not n.startswith("N/A")][:SAMPLE]
         self.assertTrue(sample, f"{context} names no references")
         self.sync("--files", *sample)
-        for name in sample:
-            self.assertTrue((self.cache / "references" / self.observatory / name).is_file(),
-                            name)
+        paths = self.python(f"import json, crds; print(json.dumps([crds.locate_file(n, "
+                            f"{self.observatory!r}) for n in {sample!r}]))")
+        for name, path in zip(sample, paths, strict=True):
+            self.assertTrue(Path(path).is_file(), f"{name} not downloaded to {path}")
