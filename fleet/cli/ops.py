@@ -90,6 +90,10 @@ def deploy(c, server, version=None, yes=False, dry_run=False, inventory=None):
         facts = deploy_ops.deploy(t, version, echo_err)
     except FAILURES as exc:
         raise Exit(f"deploy: {exc}", code=1) from None
+    if facts["previous"] == facts["release"]:
+        print(f"{t.name}: release {facts['release']} (app {facts['version']}), the same "
+              "release as before: the app was reinstalled in place if it changed")
+        return
     print(f"{t.name}: release {facts['release']} (app {facts['version']}); previous "
           f"{facts['previous']} kept for `invoke rollback --server {t.name}`")
 
