@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from invoke import Collection, Exit, task
 
-from fleet.cli.ops import FAILURES, INV_HELP, target
+from fleet.cli.ops import FAILURES, INV_HELP, load_inventory, target
 from fleet.ops.core import echo_err
 from fleet.ops.service import Target
 from fleet.ops.service import runtests as run_selftests
@@ -92,9 +92,12 @@ def run(c, server, job, inventory=None):
 @task(help={"server": "short name, e.g. jwst-dev", "no_rebuild": "diagnostics only (dev and test "
             "servers rebuild by default)", "tests": "run the self-tests on the backup port after a "
             "rebuild (default on)", "requirement": "override a pinned requirement for the "
-            "rebuild, e.g. numpy==2.4.6 (repeatable)", "inventory": INV_HELP},
+            "rebuild, e.g. numpy==2.4.6 (repeatable)", "diagnostics": "run the diagnostics "
+            "afterwards (default on; the workstation's schedule leaves them to the server's "
+            "03:05 cron)", "inventory": INV_HELP},
       iterable=["requirement"])
-def nightly(c, server, no_rebuild=False, tests=True, requirement=None, inventory=None):
+def nightly(c, server, no_rebuild=False, tests=True, requirement=None, diagnostics=True,
+            inventory=None):
     """The nightly job by hand: dev/test: rebuild the stack into a new folder, reinstall,
     restart, self-tests on the backup port; every server: diagnostics mailed to MAILTO."""
     t = target(server, inventory)
@@ -137,11 +140,12 @@ def nightly(c, server, no_rebuild=False, tests=True, requirement=None, inventory
             if failures:
                 mail_failure(t, f"FAILED: CRDS {t.paths.observatory} {use} nightly rebuild on "
                              f"{t.name}", "\n\n".join(failures) + "\n")
-        echo_err(f"{t.name}: diagnostics")
-        result = run_job(t, "nightly")
-        sys.stderr.write(result.stdout + result.stderr)
-        if result.exited:
-            failures.append(f"diagnostics failed (exit {result.exited})")
+        if diagnostics:
+            echo_err(f"{t.name}: diagnostics")
+            result = run_job(t, "nightly")
+            sys.stderr.write(result.stdout + result.stderr)
+            if result.exited:
+                failures.append(f"diagnostics failed (exit {result.exited})")
     except FAILURES as exc:
         raise Exit(f"nightly: {exc}", code=1) from None
     finally:
@@ -150,6 +154,31 @@ def nightly(c, server, no_rebuild=False, tests=True, requirement=None, inventory
         raise Exit(f"nightly on {t.name}: "
                    + "; ".join(f.splitlines()[0].rstrip(":") for f in failures),
                    code=1)
+
+
+@task(help={"inventory": INV_HELP, "at": "minute and hour of the rebuilds (default 35 2: "
+            "before the servers' own 03:05 diagnostics, which then report the new stack)"})
+def workstation(c, inventory=None, at="35 2"):
+    """Print the operations workstation's crontab: the nightly rebuild of every dev and test
+    server of the inventory (the servers' own cron runs their diagnostics)."""
+    inv = load_inventory(inventory)
+    minute_hour = at.split()
+    if len(minute_hour) != 2 or not all(x.isdigit() for x in minute_hour):
+        raise Exit(f"--at {at!r}: give the minute and the hour, e.g. --at '35 2'", code=2)
+    names = [h.name for h in inv.servers()
+             if h.var("crds_use") in REBUILT and not h.var("crds_frozen", False)]
+    if not names:
+        raise Exit(f"no dev or test server in {inv.spec}: nothing to schedule", code=1)
+    logs = ROOT / ".cache" / "nightly"
+    lines = [f"# CRDS nightly stack rebuilds from this workstation ({inv.spec}), one server",
+             "# after the other; add to `crontab -e`. Failures are mailed to each server's",
+             "# MAILTO; logs in " + str(logs) + ". The real fleet's vault needs a password",
+             "# file only you can read: ANSIBLE_VAULT_IDENTITY_LIST=prod@<file> below.",
+             "SHELL=/bin/bash",
+             f"{at} * * * cd {shlex.quote(str(ROOT))} && mkdir -p {logs} && for s in "
+             f"{' '.join(names)}; do CRDS_INVENTORY={shlex.quote(inv.spec)} {VENV_BIN}/invoke "
+             f"nightly --server $s --no-diagnostics >> {logs}/$s.log 2>&1; done"]
+    print("\n".join(lines))
 
 
 def _override(t: Target, pins: list[str]) -> list[str]:
@@ -167,4 +196,5 @@ def _role_requirements() -> list[str]:
 
 ns = Collection("cron")
 ns.add_task(run)
+ns.add_task(workstation)
 TASKS = [nightly]

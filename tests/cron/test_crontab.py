@@ -74,3 +74,19 @@ def test_every_crontab_job_has_a_script():
     scripts = {p.name for p in (ROOT / "cron" / "host").iterdir()}
     for host in SERVERS:
         assert set(jobs(render(host))) <= scripts
+
+
+def test_workstation_schedules_the_rebuild_of_dev_and_test_servers_only():
+    import subprocess
+
+    from fleet.paths import VENV_BIN
+
+    done = subprocess.run([str(VENV_BIN / "invoke"), "cron.workstation"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    jobs = [line for line in done.stdout.splitlines() if line and not line.startswith("#")
+            and "=" not in line.split()[0]]
+    assert len(jobs) == 1 and jobs[0].startswith("35 2 * * * "), jobs
+    servers = re.search(r"for s in ([\w -]+); do", jobs[0]).group(1).split()
+    assert sorted(servers) == ["hst-dev", "hst-test", "jwst-dev", "jwst-test"]
+    assert "--no-diagnostics" in jobs[0]  # the servers' own 03:05 cron mails those
