@@ -67,11 +67,12 @@ lab-down: venv  ## remove the lab's containers, network and volumes
 
 # Role scenarios (podman, the lab's stand-in image; nothing is downloaded by a container).
 # `make molecule` runs every role's scenario (about 30 min on 2 cores); MOLECULE_SCENARIOS
-# picks some. `make test` runs TEST_MOLECULE_SCENARIOS: apache, whose converge applies the
-# crds_server, stack_build and apache roles to a fresh host with idempotence and testinfra
-# (the lab tests converge every role on ten hosts), to stay within CI's time.
+# picks some. `make test` runs TEST_MOLECULE_SCENARIOS: apache and crds_server, whose
+# converges apply the crds_server, stack_build and apache roles to a fresh host with
+# idempotence and testinfra (the lab tests converge every role on ten hosts), to stay
+# within CI's time.
 MOLECULE_SCENARIOS ?= memcached mail_sink database stack_build crds_server apache
-TEST_MOLECULE_SCENARIOS ?= apache
+TEST_MOLECULE_SCENARIOS ?= apache crds_server
 
 .PHONY: molecule
 molecule: images  ## molecule test the role scenarios (MOLECULE_SCENARIOS)
