@@ -21,6 +21,7 @@ from invoke import Collection, Exit, task
 
 from fleet.cli.ops import FAILURES, INV_HELP, load_inventory, target
 from fleet.ops.core import echo_err
+from fleet.ops.deploy import current_release
 from fleet.ops.service import Target
 from fleet.ops.service import runtests as run_selftests
 from fleet.paths import ROOT, VENV_BIN
@@ -53,12 +54,6 @@ def rebuild_stack(t: Target, tag: str, extra: dict | None = None) -> tuple[bool,
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
     tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
     return done.returncode == 0, tail
-
-
-def current_stack(t: Target) -> str | None:
-    """The stack folder `current` points at (its name), None when there is none."""
-    out = t.remote.sh(f"readlink {shlex.quote(t.paths.stack)} || true").stdout.strip()
-    return out.rsplit("/", 1)[-1] or None
 
 
 def mail_failure(t: Target, subject: str, body: str) -> None:
@@ -111,13 +106,13 @@ def nightly(c, server, no_rebuild=False, tests=True, requirement=None, diagnosti
             extra = {}
             if requirement:
                 extra["stack_build_requirements"] = _override(t, requirement)
-            previous = current_stack(t)
+            previous = current_release(t)
             echo_err(f"{t.name}: rebuilding the stack into a new folder (tag {tag}; "
                      f"serving {previous or 'no stack'})")
             t.log.write(f"nightly rebuild started (tag {tag}, serving {previous})")
             start = time.monotonic()
             ok, tail = rebuild_stack(t, tag, extra)
-            stack = current_stack(t)
+            stack = current_release(t)
             if ok:
                 echo_err(f"{t.name}: new stack {stack} serving on {t.paths.port} "
                          f"(rebuilt in {time.monotonic() - start:.0f}s)")

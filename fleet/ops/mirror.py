@@ -16,17 +16,16 @@ state, keeps dst on the backup port and resumes. Every step is idempotent.
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Callable
 
+from fleet.ops.agent import MAPPING_EXT
 from fleet.ops.core import OpsError, Plan, stamp
 from fleet.ops.service import Target
 from fleet.policy import check_mirror
 
 SYNC_BATCH = 400
-MAPPING_EXT = (".pmap", ".imap", ".rmap")
 
 
 def sync_command(src: Target, dst: Target, names: list[str]) -> tuple[str, dict]:
@@ -48,20 +47,6 @@ def cache_path(target: Target, name: str) -> str:
     """A catalogued file's path relative to the file cache (flat references)."""
     sub = "mappings" if name.endswith(MAPPING_EXT) else "references"
     return f"{sub}/{target.paths.observatory}/{name}"
-
-
-def check_sizes(target: Target) -> dict:
-    """`manage.py check_store --json --no-sha1`, without Django's system checks.
-
-    The checks (run at every deploy) cost about as much as the check itself here.
-    """
-    result = target.manage(["check_store", "--json", "--no-sha1", "--skip-checks"],
-                           check=False)
-    try:
-        return json.loads(result.stdout)
-    except ValueError:
-        raise OpsError(f"{target.name}: check_store failed: "
-                       f"{(result.stderr or result.stdout).strip()[-600:]}") from None
 
 
 class Mirror:
@@ -160,16 +145,11 @@ class Mirror:
         return out
 
     def step_sync(self):
-        store = check_sizes(self.dst)
+        store = self.dst.check_store(sha1=False)
         want = sorted(set(store["missing"]) | set(store["size_mismatch"]))
-        if store["size_mismatch"]:
-            # Damaged copies go first (as root, like the agent's `remove`), so the client
-            # fetches them again. One command line, no stdin: the names are catalog names.
-            cache, damaged = self.dst.paths.file_cache, store["size_mismatch"]
-            for n in range(0, len(damaged), SYNC_BATCH):
-                self.dst.remote.sh("rm -f -- " + " ".join(
-                    shlex.quote(f"{cache}/{cache_path(self.dst, name)}")
-                    for name in damaged[n:n + SYNC_BATCH]))
+        if store["size_mismatch"]:  # damaged copies go first, so the client fetches them
+            self.dst.agent("remove", file_cache=self.dst.paths.file_cache,
+                           paths=[cache_path(self.dst, n) for n in store["size_mismatch"]])
         if not want:
             self.echo("          the file cache lacks nothing")
             return {"synced": 0}
@@ -199,13 +179,13 @@ class Mirror:
         return out
 
     def step_orphans(self):
-        store = check_sizes(self.dst)
+        store = self.dst.check_store(sha1=False)
         if store["orphans"]:
             out = self.dst.agent("quarantine", file_cache=self.dst.paths.file_cache,
                                  quarantine=self.quarantine, paths=store["orphans"],
                                  owner=self.dst.paths.crds_user, group=self.dst.paths.crds_group)
             self.report["quarantined"] += out["quarantined"]
-            store = check_sizes(self.dst)
+            store = self.dst.check_store(sha1=False)
         problems = {k: store[k] for k in ("missing", "size_mismatch", "orphans") if store[k]}
         if self.restore:
             problems.pop("missing", None)
@@ -252,7 +232,7 @@ class Mirror:
                  "--check-sha1sum --repair-files --files <missing>")
         plan.add("hard-link delivered references to their cache copy", self.step_relink)
         plan.add("check the store; orphans to quarantine", self.step_orphans,
-                 "manage.py check_store --json --no-sha1 --skip-checks")
+                 "manage.py check_store --json --no-sha1")
         plan.add("restart memcached and crds-httpd; health check on the backup port",
                  self.step_restart)
         plan.add(f"move {d.name} back to its normal port {d.port}", self.step_normal_port)
