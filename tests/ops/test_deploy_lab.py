@@ -12,24 +12,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import ssl
 import subprocess
 import tempfile
-import urllib.request
 
+import opskit
 import pytest
+from opskit import rpc, url
 
 from fleet.inventory import Inventory
 from fleet.ops.service import Target
-from fleet.paths import CACHE, ROOT, VENV_BIN
+from fleet.paths import ROOT
 
 pytestmark = pytest.mark.lab
 
 SERVER = "hst-dev"
-LAB = os.environ.get("CRDS_LAB_NAME", "crdsci")
-BLOCK = os.environ.get("CRDS_LAB_BLOCK", "7")
-URL = f"https://127.0.{BLOCK}.13:8001"
-ENV = {**os.environ, "CRDS_LAB_NAME": LAB, "CRDS_LAB_BLOCK": BLOCK, "CRDS_INVENTORY": "lab"}
+URL = url(13)
 INIT = "app/crds_server/__init__.py"
 METHODS = "app/crds_server/jsonapi/methods.py"
 
@@ -66,12 +63,7 @@ def with_version(version: str) -> str:
 
 
 def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(VENV_BIN / "invoke"), *args], cwd=ROOT, env=ENV, text=True,
-                          capture_output=True, check=False, timeout=1800,
-                          stdin=subprocess.DEVNULL)
-    if check:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+    return opskit.inv(*args, check=check, timeout=1800)  # a deploy may build a release
 
 
 def status() -> dict:
@@ -80,12 +72,7 @@ def status() -> dict:
 
 def server_info() -> dict:
     """What the crds client sees: get_server_info on the normal port, over verified TLS."""
-    body = json.dumps({"jsonrpc": "1.0", "method": "get_server_info", "params": [], "id": 1})
-    req = urllib.request.Request(f"{URL}/json/", data=body.encode(),  # noqa: S310
-                                 headers={"Content-Type": "application/json-rpc"})
-    ctx = ssl.create_default_context(cafile=str(CACHE / "lab" / LAB / "ca" / "ca.crt"))
-    with urllib.request.urlopen(req, timeout=20, context=ctx) as answer:  # noqa: S310
-        return json.loads(answer.read())["result"]
+    return rpc(URL, "get_server_info", timeout=20)
 
 
 @pytest.fixture(scope="module")

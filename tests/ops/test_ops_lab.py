@@ -8,50 +8,28 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import threading
 import time
-import urllib.request
 
 import pytest
+from opskit import BLOCK, CA, ENV, LAB, inv, rpc, url
 
 from fleet.inventory import Inventory
 from fleet.ops.service import Target
-from fleet.paths import CACHE, ROOT, VENV_BIN
+from fleet.paths import ROOT, VENV_BIN
 
 pytestmark = pytest.mark.lab
 
-LAB = os.environ.get("CRDS_LAB_NAME", "crdsops")
-BLOCK = os.environ.get("CRDS_LAB_BLOCK", "3")
-ENV = {**os.environ, "CRDS_LAB_NAME": LAB, "CRDS_LAB_BLOCK": BLOCK, "CRDS_INVENTORY": "lab"}
-CA = CACHE / "lab" / LAB / "ca" / "ca.crt"
-URL = {"jwst-ops": f"https://127.0.{BLOCK}.14:8001", "jwst-dev": f"https://127.0.{BLOCK}.16:8001"}
-
-
-def rpc(url, method, params=(), timeout=10):
-    body = json.dumps({"jsonrpc": "1.0", "method": method, "params": list(params), "id": 1})
-    req = urllib.request.Request(f"{url}/json/", data=body.encode(),  # noqa: S310
-                                 headers={"Content-Type": "application/json-rpc"})
-    ctx = ssl.create_default_context(cafile=str(CA))
-    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as answer:  # noqa: S310
-        return json.loads(answer.read())["result"]
-
-
-def inv(*args, check=True):
-    done = subprocess.run([str(VENV_BIN / "invoke"), *args], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, check=False, timeout=900)
-    if check:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+URL = {"jwst-ops": url(14), "jwst-dev": url(16)}
 
 
 @pytest.fixture(scope="module")
 def targets(converged_lab):
     old = {k: os.environ.get(k) for k in ("CRDS_LAB_NAME", "CRDS_LAB_BLOCK")}
     os.environ.update(CRDS_LAB_NAME=LAB, CRDS_LAB_BLOCK=BLOCK)
-    for url in URL.values():  # converged and seeded: both answer
-        assert rpc(url, "get_server_info")["operational_context"].startswith("jwst_")
+    for address in URL.values():  # converged and seeded: both answer
+        assert rpc(address, "get_server_info")["operational_context"].startswith("jwst_")
     inventory = Inventory("lab")
     out = {n: Target(inventory.server(n), inventory.spec) for n in URL}
     yield out
