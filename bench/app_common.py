@@ -53,9 +53,10 @@ def rpc(url: str, method: str, *params):
     return answer["result"]
 
 
-def timed(func, *args):
+def timed(func, *args, **kwargs):
+    """(seconds, result) of one call."""
     start = time.perf_counter()
-    result = func(*args)
+    result = func(*args, **kwargs)
     return time.perf_counter() - start, result
 
 

@@ -7,17 +7,12 @@ Run from the repo root with the lab named, e.g.
 from __future__ import annotations
 
 import os
-import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from app_common import ROOT, report, timed  # also puts the repo root on sys.path
 
-from app_common import report  # noqa: E402
-
-from fleet.inventory import Inventory  # noqa: E402
-from fleet.ops.service import Target  # noqa: E402
+from fleet.inventory import Inventory
+from fleet.ops.service import Target
 
 
 def lab_targets(*names: str) -> dict[str, Target]:
@@ -30,13 +25,6 @@ def lab_targets(*names: str) -> dict[str, Target]:
 
 def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-
-
-def timed(fn, *args, **kw):
-    """(seconds, result) of one call."""
-    start = time.perf_counter()
-    result = fn(*args, **kw)
-    return time.perf_counter() - start, result
 
 
 __all__ = ["ROOT", "lab_targets", "loadavg", "report", "timed"]
