@@ -14,32 +14,45 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PIP_CACHE_DIR := $(CURDIR)/$(CACHE)/pip
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-# Debian packages the suite needs on this machine (installed when missing).
+# Debian packages the suite needs on a fresh (even minimal) Debian 12, installed when
+# missing; `make` itself is the one prerequisite.
+# - podman and its parts: runc (crun fails on cgroups v1), debootstrap for the base image.
+# - golang-github-containernetworking-plugin-dnsname: the stand-ins find each other by name
+#   (crdsdb, crdsmail). Debian 12's podman uses the CNI network backend, and CNI resolves
+#   container names only with this plugin. Chosen over netavark + aardvark-dns because
+#   podman here already runs CNI: switching backends needs `podman system reset`, which
+#   would drop every image and container on the machine.
+# - python3-venv, python3-dev, build-essential, pkg-config, libmariadb-dev: the suite's venv
+#   and what compiling mod_wsgi (the app tests' stack) and mysqlclient from source needs.
+# - apache2, apache2-dev, libapache2-mod-xsendfile, memcached: the app tests serve the app
+#   with Apache + mod_wsgi and a private memcached, as the servers do.
+# - openssh-client, rsync, git, iproute2 (ss), ca-certificates: reaching the lab, the
+#   benchmarks' baselines, the app wheel's snapshot, port checks, TLS.
 SYSTEM_PACKAGES := podman runc debootstrap uidmap slirp4netns iptables \
-	apache2 apache2-dev libapache2-mod-xsendfile memcached openssh-client rsync git
+	golang-github-containernetworking-plugin-dnsname \
+	python3 python3-venv python3-dev build-essential pkg-config libmariadb-dev \
+	apache2 apache2-dev libapache2-mod-xsendfile memcached \
+	openssh-client rsync git iproute2 ca-certificates
+
+STAGE := bin/stage
 
 .PHONY: help
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(CACHE)/system.stamp: Makefile
+$(CACHE)/system.stamp: Makefile bin/system-packages
 	@mkdir -p $(CACHE)
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
-	@# Debian starts the packaged apache2 and memcached; the suite runs its own.
-	@for s in apache2 memcached; do systemctl disable --now $$s >/dev/null 2>&1 || service $$s stop >/dev/null 2>&1 || true; done
+	@$(STAGE) run packages bin/system-packages $(SYSTEM_PACKAGES)
 	@touch $@
 
 .PHONY: system
 system: $(CACHE)/system.stamp  ## install the Debian packages the suite needs
 
 $(BIN)/.stamp: requirements/suite.txt app/pyproject.toml | $(CACHE)/system.stamp
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements/suite.txt
-	$(BIN)/pip install -q --no-deps -e app
+	@$(STAGE) run venv bash -euc 'test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+		echo "installing the pinned suite into $(VENV)"; \
+		$(BIN)/pip install -q -r requirements/suite.txt; \
+		$(BIN)/pip install -q --no-deps -e app'
 	@touch $@
 
 .PHONY: venv
@@ -53,13 +66,21 @@ lock:  ## re-pin requirements/suite.txt from suite.in
 
 .PHONY: images
 images: venv  ## build (or reuse) the lab's base and stand-in images
-	$(BIN)/invoke lab.images
+	@$(STAGE) run image $(BIN)/invoke lab.images
 
-.PHONY: lab
-lab: images  ## bring up the lab fleet, converge it, print where each server answers
-	$(BIN)/invoke lab.up
-	$(BIN)/ansible-playbook site.yml -i inventories/lab
-	$(BIN)/invoke lab.status
+# `make lab` prints each stage as it starts, its time when it ends, and a table of them
+# with the total at the end (also when a stage fails).
+.PHONY: lab lab-stages
+lab:  ## bring up the lab fleet, converge it, print where each server answers
+	@$(STAGE) reset
+	@$(MAKE) --no-print-directory lab-stages || { $(STAGE) summary; exit 1; }
+	@$(STAGE) summary
+
+lab-stages: images
+	@$(STAGE) run wheelhouse $(BIN)/ansible-playbook playbooks/wheelhouse.yml -i inventories/lab
+	@$(STAGE) run stand-ins $(BIN)/invoke lab.up
+	@$(STAGE) run converge $(BIN)/ansible-playbook site.yml -i inventories/lab
+	@$(STAGE) run where $(BIN)/invoke lab.status
 
 .PHONY: lab-down
 lab-down: venv  ## remove the lab's containers, network and volumes

@@ -53,6 +53,14 @@ SSH_PORT = 2222
 DEFAULT_NAME = "crdslab"
 DEFAULT_BLOCK = "1"
 SSH_TIMEOUT = 180
+#: Container names resolve on a podman network of the CNI backend (Debian 12's default)
+#: only through this plugin; a network made while it was missing never resolves names.
+DNS_PLUGIN = Path("/usr/lib/cni/dnsname")
+DNS_PACKAGE = "golang-github-containernetworking-plugin-dnsname"
+#: What every stand-in must reach by name before a converge can work (the site database
+#: and the mail sink), checked by connecting to their sshd.
+PEER_GROUPS = ("database", "mail")
+PEER_PORT = 22
 
 Echo = Callable[[str], None]
 
@@ -390,7 +398,68 @@ class Lab:
             echo(f"note: {', '.join(outdated)} run an older image than {image}; "
                  "`invoke lab.down --yes` then `invoke lab.up` recreates them")
         self.wait_for_ssh(standins)
+        self.check_names(standins)
         return {k: v for k, v in changes.items() if v}
+
+    def check_names(self, standins: Iterable[Standin]) -> None:
+        """Every stand-in resolves the database and mail hosts by name and reaches them.
+
+        Fails in seconds with the missing piece named, instead of a converge that stops
+        minutes later when Django cannot find its database host."""
+        peers = [h for g in PEER_GROUPS for h in self.inventory.groups.get(g, [])]
+        if not peers:
+            return
+        script = " ; ".join(
+            f"if getent hosts {p} >/dev/null; then timeout 3 bash -c ': </dev/tcp/{p}/"
+            f"{PEER_PORT}' 2>/dev/null || echo 'reach {p}'; else echo 'resolve {p}'; fi"
+            for p in peers)
+
+        def check(s: Standin) -> tuple[str, list[str]]:
+            done = podman("exec", s.container, "bash", "-c", script, check=False)
+            problems = [ln for ln in done.stdout.splitlines() if ln.strip()]
+            if done.returncode and not problems:
+                problems = [f"exec failed: {done.stderr.strip()[:200]}"]
+            return s.hostname, problems
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            failed = {h: p for h, p in pool.map(check, list(standins)) if p}
+        if not failed:
+            return
+        unresolved = any(p.startswith("resolve ") for ps in failed.values() for p in ps)
+        lines = []
+        for host, problems in sorted(failed.items()):
+            by_verb: dict[str, list[str]] = {}
+            for problem in problems:
+                verb, _, peer = problem.partition(" ")
+                by_verb.setdefault(verb, []).append(peer)
+            lines.append(f"{host}: " + "; ".join(
+                f"cannot {verb} {', '.join(peers)}" for verb, peers in by_verb.items()))
+        if unresolved:
+            if not DNS_PLUGIN.exists():
+                why = (f"podman's DNS plugin for the CNI backend is missing ({DNS_PLUGIN}, "
+                       f"Debian package {DNS_PACKAGE}). Install it with `make system`, then "
+                       "recreate the lab's network")
+            elif not self.network_dns_enabled():
+                why = (f"the network {self.network} was created without DNS (before "
+                       f"{DNS_PACKAGE} was installed) and keeps lacking it. Recreate it")
+            else:
+                why = (f"the network {self.network} has DNS enabled but names do not resolve "
+                       "(is dnsmasq running? see `journalctl` on this machine). Recreate it")
+            fix = ("`.venv/bin/invoke lab.down --yes && .venv/bin/invoke lab.up` (volumes are "
+                   "recreated empty; the converge seeds them again)")
+            raise LabError(f"the stand-ins cannot find each other by name on {self.network}:\n  "
+                           + "\n  ".join(lines) + f"\n{why}: {fix}")
+        raise LabError(f"the stand-ins resolve each other but cannot connect on {self.network}:"
+                       "\n  " + "\n  ".join(lines) + "\nsee `podman logs "
+                       f"{self.name}-<host>`; check that sshd runs there "
+                       "(`.venv/bin/invoke lab.ssh <host>`)")
+
+    def network_dns_enabled(self) -> bool:
+        done = podman("network", "inspect", self.network, check=False)
+        if done.returncode:
+            return False
+        rows = json.loads(done.stdout or "[]")
+        return bool(rows and rows[0].get("dns_enabled"))
 
     def _check_foreign(self, missing: list[Standin]) -> None:
         """Refuse names and ports that something other than this lab already holds."""
