@@ -98,7 +98,7 @@ def table(res: dict) -> str:
                  "per size)\n  and EXTRAPOLATED: fixed cost of a run + per-dataset time x "
                  "candidates; it was not run in full.\n  candid. = datasets of the affected "
                  "instruments; cases = bestrefs evaluations of the grouped run.\n  Goal: "
-                 "814,000 datasets in <= 180 s (seed 004: ~3 hours with archive RPCs).")
+                 "814,000 datasets in <= 180 s.")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ import pytest
 from fleet.inventory import Inventory, UnknownServer
 from fleet.paths import ROOT, VENV_BIN
 
-# The fleet of seed 002 (design.md): short name -> VM.
+# The fleet (docs/design.md): short name -> VM.
 FLEET = {
     "hst-ops": "plhstcrds", "hst-test": "tlhstcrds", "hst-dev": "dlhstcrds",
     "jwst-ops": "pljwcrds", "jwst-test": "tljwcrds", "jwst-dev": "dljwcrds",

@@ -1,4 +1,4 @@
-"""The cron jobs by hand (seeds 001/002): `invoke cron.run --server S --job J` and
+"""The cron jobs by hand: `invoke cron.run --server S --job J` and
 `invoke nightly --server S`.
 
 Thin: the jobs themselves are the server's `manage.py cron_job <job>` (crds_server.jobs),
@@ -176,6 +176,40 @@ def workstation(c, inventory=None, at="35 2"):
     print("\n".join(lines))
 
 
+SPLIT = "----8<----"
+
+
+@task(help={"server": "short name, e.g. hst-test", "inventory": INV_HELP})
+def mail(c, server, inventory=None):
+    """Whom the server's cron mails reach, as installed on the server (crontab, .setenv, site
+    config): job failures and nightly diagnostics, affected datasets, and the relay."""
+    import tomllib
+
+    from fleet import ui
+
+    t = target(server, inventory)
+    user = shlex.quote(t.paths.crds_user)
+    try:
+        out = t.remote.sh(
+            f"crontab -l -u {user} 2>/dev/null; echo {SPLIT}; "
+            f"cat \"$(getent passwd {user} | cut -d: -f6)/.setenv\"; echo {SPLIT}; "
+            f"cat {shlex.quote(t.paths.site_config)}").stdout
+    except FAILURES as exc:
+        raise Exit(f"cron.mail: {exc}", code=1) from None
+    finally:
+        t.close()
+    crontab, setenv, config = (out.split(SPLIT + "\n") + ["", ""])[:3]
+    mailto = re.search(r"^MAILTO=(.*)$", crontab, re.M)
+    affected = re.search(r'^setenv CRDS_AFFECTED_DATASETS_RECIPIENTS "(.*)"$', setenv, re.M)
+    relay = tomllib.loads(config).get("mail", {}) if config.strip() else {}
+    ui.table(["mail", "to"], [
+        ["cron job failures, nightly diagnostics (MAILTO)",
+         mailto.group(1) if mailto else "(no crontab)"],
+        ["affected datasets after a context change", affected.group(1) if affected else "(none)"],
+        ["sent through", f"{relay.get('relay', '?')}:{relay.get('port', '?')} from "
+                         f"{relay.get('from', '?')}"]], title=f"{t.name}: its cron mail")
+
+
 def _override(t: Target, pins: list[str]) -> list[str]:
     current = list(t.host.var("stack_build_requirements", []) or _role_requirements())
     names = {p.split("==")[0].lower() for p in pins}
@@ -192,4 +226,5 @@ def _role_requirements() -> list[str]:
 ns = Collection("cron")
 ns.add_task(run)
 ns.add_task(workstation)
+ns.add_task(mail)
 TASKS = [nightly]

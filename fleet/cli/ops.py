@@ -124,7 +124,7 @@ def rollback(c, server, yes=False, dry_run=False, inventory=None):
 @task(help={"server": "short name", "yes": "do not ask", "dry_run": "print the plan and stop",
             "inventory": INV_HELP})
 def rerun(c, server, yes=False, dry_run=False, inventory=None):
-    """Restart memcached and crds-httpd (seed ./rerun) and check health."""
+    """Restart memcached and crds-httpd (the old ./rerun) and check health."""
     t = target(server, inventory)
     if dry_run:
         show([f"plan: rerun on {t.name}", "  step 1/2: systemctl restart memcached crds-httpd",
@@ -152,8 +152,8 @@ def runtests(c, server, yes=False, inventory=None):
     """
     t = target(server, inventory)
     if t.paths.use == "ops" and not yes:
-        confirm_or_exit(f"{t.name} is an ops server: self-tests are not advisable there (seed "
-                        "001). Run them anyway?", yes)
+        confirm_or_exit(f"{t.name} is an ops server: self-tests change the "
+                        "port the pipelines use and are not advisable there. Run them anyway?", yes)
     try:
         t.log.write("runtests started (backup port)")
         ok, output = run_selftests(t, remainder(), echo_err)
@@ -218,6 +218,27 @@ def status(c, server=None, json=False, inventory=None):
                + (r["error"] or "")] for r in rows])
 
 
+@task(help={"server": "short name", "name": "a log to show the end of, e.g. error_log",
+            "lines": "how many lines of it (default 50)", "inventory": INV_HELP})
+def logs(c, server, name=None, lines=50, inventory=None):
+    """The server's logs (${CRDS}/server/logs): list them, or show the end of one."""
+    t = target(server, inventory)
+    try:
+        found = t.agent("logs", root=t.paths.logs, name=name, lines=int(lines))
+    except FAILURES as exc:
+        raise Exit(f"logs: {exc}", code=1) from None
+    finally:
+        t.close()
+    if name:
+        print(f"== {found['root']}/{name} (last {lines} lines)")
+        print("\n".join(found["tail"]))
+        return
+    ui.table(["log", "bytes", "last change (UTC)"],
+             [[r["name"], r["bytes"], r["modified"]] for r in found["logs"]],
+             title=f"{t.name}: {found['root']}")
+    print(f"the end of one: `invoke logs --server {t.name} --name <log>`")
+
+
 # ---------------------------------------------------------------------------- backup & co
 
 
@@ -241,6 +262,33 @@ def backup(c, server, keep=None, yes=False, dry_run=False, inventory=None):
     print(f"{t.name}: backup {r['stamp']} ({r['files']} files, {r['bytes']} bytes) in "
           f"{r['path']} and {r['exchange']}"
           + (f"; removed old {', '.join(r['removed'])}" if r["removed"] else ""))
+
+
+@task(help={"server": "short name", "json": "a JSON report", "inventory": INV_HELP})
+def backups(c, server, json=False, inventory=None):
+    """The server's backups: stamp, age, size, app version, whether the manifest verifies."""
+    t = target(server, inventory)
+    try:
+        found = backup_ops.list_backups(t)
+    except FAILURES as exc:
+        raise Exit(f"backups: {exc}", code=1) from None
+    finally:
+        t.close()
+    if json:
+        print(jsonlib.dumps(found, indent=1))
+        return
+    rows = [[b["stamp"], _age(b["age_s"]), f"{b['bytes'] / 1e6:.1f}", b["app_version"] or "?",
+             "yes" if b["verified"] else f"NO: {b['problem']}"] for b in found["dated"]]
+    latest = found["latest"]
+    if latest:
+        rows.append([f"{latest['stamp']} (shared latest)", _age(latest["age_s"]),
+                     f"{latest['bytes'] / 1e6:.1f}", latest["app_version"] or "?",
+                     "yes" if latest["verified"] else f"NO: {latest['problem']}"])
+    if not rows:
+        print(f"{t.name}: no backups yet; make one with `invoke backup --server {t.name}`")
+        return
+    ui.table(["stamp (UTC)", "age", "MB", "app", "manifest verifies"], rows)
+    print(f"restore one with `invoke restore --server {t.name} --from <stamp>`")
 
 
 def _run_mirror(m: Mirror, dry_run: bool, yes: bool, question: str, as_json: bool) -> None:
@@ -320,4 +368,5 @@ def check(c, server, no_sha1=False, json=False, inventory=None):
         raise Exit(code=1)
 
 
-TASKS = [deploy, rollback, rerun, runtests, manage, status, backup, restore, mirror, check]
+TASKS = [deploy, rollback, rerun, runtests, manage, status, logs, backup, backups, restore,
+         mirror, check]

@@ -23,7 +23,7 @@ def _host(server: str, inventory: str | None):
 
 
 def _apache(host, action: str, yes: bool, inventory: str | None) -> None:
-    """Apache servers: systemctl start/stop memcached + crds-httpd over Fabric (seed ./run)."""
+    """Apache servers: systemctl start/stop memcached + crds-httpd over Fabric (the old ./run)."""
     from fleet.cli.ops import confirm_or_exit
     from fleet.ops.core import OpsError
     from fleet.ops.remote import RemoteError
@@ -52,7 +52,7 @@ def _django_host(host):
             "port": "port on localhost (default 8000; django only)",
             "inventory": "inventory holding the server (default: $CRDS_INVENTORY, else lab)"})
 def run(c, server, port=8000, inventory=None):
-    """Start a server: django from the checkout, Apache servers with systemctl (seed ./run)."""
+    """Start a server: django from the checkout, Apache servers with systemctl (the old ./run)."""
     host = _host(server, inventory)
     if host.use != "django":
         _apache(host, "start", True, inventory)

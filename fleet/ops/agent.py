@@ -441,6 +441,67 @@ def cmd_facts(a: dict) -> dict:
             "unfinished": json.loads(state.read_text()) if state.is_file() else None}
 
 
+STAMP_RE = re.compile(r"\d{8}T\d{6}")
+
+
+def _describe_backup(root: Path, now: dt.datetime) -> dict:
+    """One backup folder: stamp, age, size, app version and whether its manifest verifies."""
+    info_file = root / INFO
+    try:
+        info = json.loads(info_file.read_text()) if info_file.is_file() else {}
+    except ValueError:
+        info = {}
+    stamp_ = info.get("stamp") or root.name
+    age = None
+    if STAMP_RE.fullmatch(stamp_ or ""):
+        when = dt.datetime.strptime(stamp_, "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+        age = int((now - when).total_seconds())
+    try:
+        verify_manifest(root)
+        verified, problem = True, None
+    except AgentError as exc:
+        verified, problem = False, str(exc)
+    return {"stamp": stamp_, "path": str(root), "age_s": age,
+            "bytes": sum(p.stat().st_size for p in files_under(root)),
+            "app_version": info.get("app_version") or None, "server": info.get("server"),
+            "verified": verified, "problem": problem}
+
+
+def cmd_backups(a: dict) -> dict:
+    """The dated backups (oldest first) and the shared latest copy, each verified."""
+    now = dt.datetime.now(dt.UTC)
+    dated = Path(a["dated_root"])
+    rows = [_describe_backup(p, now) for p in sorted(dated.iterdir())
+            if p.is_dir() and STAMP_RE.fullmatch(p.name)] if dated.is_dir() else []
+    exchange = Path(a["exchange"])
+    latest = _describe_backup(exchange, now) if exchange.is_dir() else None
+    return {"dated": rows, "latest": latest}
+
+
+def cmd_logs(a: dict) -> dict:
+    """The server's log folder (name, size, last change) and the last lines of one log."""
+    root = Path(a["root"])
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    listing = [{"name": p.relative_to(root).as_posix(), "bytes": p.stat().st_size,
+                "modified": dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC)
+                .isoformat(timespec="seconds")} for p in files]
+    tail = None
+    name = a.get("name")
+    if name:
+        known = {row["name"] for row in listing}
+        if name not in known:
+            raise AgentError(f"no log {name!r} in {root}; the logs there: "
+                             + (", ".join(sorted(known)) or "none"))
+        lines = int(a.get("lines", 50))
+        with open(root / name, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 200 * max(lines, 1)))
+            text = handle.read().decode("utf-8", "replace")
+        tail = text.splitlines()[-lines:] if lines > 0 else []
+    return {"root": str(root), "logs": listing, "name": name, "tail": tail}
+
+
 def cmd_rpc(a: dict) -> dict:
     """A JSON-RPC call to a server (this one on localhost, or another), verified with the CA."""
     import ssl

@@ -1,4 +1,4 @@
-"""`invoke backup`: the nightly backup of one server (seed 001 "Nightly Backup", seed 003).
+"""`invoke backup`: the nightly backup of one server.
 
 The database (mysqldump --single-transaction through the server's defaults file: the
 schema, then the rows), catalogs, deliveries (their references only as a list of links),
@@ -49,3 +49,9 @@ def plan_backup(target: Target, keep: int | None = None, when: str | None = None
              f"keep the last {args['keep']} dated backups; references are never backed up")
     plan.result = result  # type: ignore[attr-defined]
     return plan
+
+
+def list_backups(target: Target) -> dict:
+    """The server's dated backups and its shared latest copy (`invoke backups`)."""
+    p = target.paths
+    return target.agent("backups", dated_root=p.dated_backups, exchange=p.exchange())

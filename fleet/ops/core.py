@@ -93,8 +93,12 @@ class ServerPaths:
         return f"{self.database_dir}/my.cnf"
 
     @property
+    def logs(self) -> str:
+        return f"{self.server_dir}/logs"
+
+    @property
     def oplog(self) -> str:
-        return f"{self.server_dir}/logs/operations.log"
+        return f"{self.logs}/operations.log"
 
     @property
     def dated_backups(self) -> str:

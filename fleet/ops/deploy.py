@@ -1,4 +1,4 @@
-"""`invoke deploy` / `invoke rollback`: app releases in the server's stack (seed 001 ./install).
+"""`invoke deploy` / `invoke rollback`: app releases in the server's stack.
 
 A release is a stack folder ``${CRDS}/crds_stacks/crds-<app version>-<digest>`` built by
 the stack_build role; ``current`` points at the live one. Deploy records the live

@@ -1,6 +1,6 @@
 """`invoke mirror --src A --dst B` and `invoke restore --server S` (= S mirrored to itself).
 
-Seed 001 "Server Mirroring"/"Restoring Nightly Backups", seed 003 §8. dst moves to its
+The old "Server Mirroring" and "Restoring Nightly Backups" routines. dst moves to its
 hidden backup port first and stays there until it is consistent again: src's latest
 backup is staged on dst (manifest verified), its rows replace dst's in one transaction,
 catalogs/deliveries/mappings/config are put in place, the references dst lacks are

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import subprocess
+import tempfile
 import urllib.request
 
 from fleetlab import FLEET_LAB
@@ -40,3 +42,85 @@ def inv(*args: str, check: bool = True, timeout: int = 900) -> subprocess.Comple
     if check:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
+
+
+# ------------------------------------------------------------------ app versions for deploys
+
+INIT = "app/crds_server/__init__.py"
+
+
+def git(*args: str, env: dict | None = None, stdin: str | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, env=env, input=stdin, text=True,
+                          capture_output=True, check=True)
+    return done.stdout.strip()
+
+
+def commit_with(changes: dict[str, str], message: str) -> str:
+    """A commit on top of HEAD with ``changes`` (path -> text), made without touching the
+    working tree, the index or any ref."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": f"{tmp}/index",
+               "GIT_AUTHOR_NAME": "crds tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
+               "GIT_COMMITTER_NAME": "crds tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
+        git("read-tree", "HEAD", env=env)
+        for path, text in changes.items():
+            blob = git("hash-object", "-w", "--stdin", stdin=text)
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        tree = git("write-tree", env=env)
+        return git("commit-tree", tree, "-p", "HEAD", "-m", message, env=env)
+
+
+def head_text(path: str) -> str:
+    return git("show", f"HEAD:{path}") + "\n"
+
+
+def with_version(version: str) -> str:
+    text, n = re.subn(r'__version__ = "[^"]+"', f'__version__ = "{version}"', head_text(INIT))
+    assert n == 1
+    return text
+
+
+# ------------------------------------------------------------------ on a terminal
+
+
+def in_terminal(*args: str, answer: str = "y", timeout: int = 900,
+                env: dict | None = None) -> subprocess.CompletedProcess:
+    """`invoke <args>` on a terminal (a pty), answering every [y/N] question with
+    ``answer`` as an operator at the keyboard does. stdout and stderr come back together."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(VENV_BIN / "invoke"), *args], cwd=ROOT,
+                            env={**(env or ENV), "NO_COLOR": "1", "TERM": "dumb",
+                                 "COLUMNS": "200"},
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out, asked, deadline = b"", 0, time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"invoke {' '.join(args)}: no end within {timeout}s:\n"
+                                     + out.decode(errors="replace")[-3000:])
+            ready, _, _ = select.select([master], [], [], 1)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+            while out.count(b"[y/N]") > asked:
+                os.write(master, f"{answer}\n".encode())
+                asked += 1
+    finally:
+        os.close(master)
+    proc.wait()
+    text = out.decode(errors="replace").replace("\r\n", "\n")
+    return subprocess.CompletedProcess(args, proc.returncode, text, "")

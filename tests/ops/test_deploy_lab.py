@@ -10,56 +10,20 @@ to the release the server had before, so the lab is left as the converge made it
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import tempfile
 
 import opskit
 import pytest
-from opskit import rpc, url
+from opskit import INIT, commit_with, head_text, rpc, url, with_version
 
 from fleet.inventory import Inventory
 from fleet.ops.service import Target
-from fleet.paths import ROOT
 
 pytestmark = pytest.mark.lab
 
 SERVER = "hst-dev"
 URL = url(13)
-INIT = "app/crds_server/__init__.py"
 METHODS = "app/crds_server/jsonapi/methods.py"
-
-
-def git(*args: str, env: dict | None = None, stdin: str | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=ROOT, env=env, input=stdin, text=True,
-                          capture_output=True, check=True)
-    return done.stdout.strip()
-
-
-def commit_with(changes: dict[str, str], message: str) -> str:
-    """A commit on top of HEAD with ``changes`` (path -> text), made without touching the
-    working tree, the index or any ref."""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "GIT_INDEX_FILE": f"{tmp}/index",
-               "GIT_AUTHOR_NAME": "crds tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
-               "GIT_COMMITTER_NAME": "crds tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
-        git("read-tree", "HEAD", env=env)
-        for path, text in changes.items():
-            blob = git("hash-object", "-w", "--stdin", stdin=text)
-            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-        tree = git("write-tree", env=env)
-        return git("commit-tree", tree, "-p", "HEAD", "-m", message, env=env)
-
-
-def head_text(path: str) -> str:
-    return git("show", f"HEAD:{path}") + "\n"
-
-
-def with_version(version: str) -> str:
-    text, n = re.subn(r'__version__ = "[^"]+"', f'__version__ = "{version}"', head_text(INIT))
-    assert n == 1
-    return text
 
 
 def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""The server's cron jobs (seeds 001/002/004): lock, log, mail, and the jobs' own work.
+"""The server's cron jobs: lock, log, mail, and the jobs' own work.
 
 Each job is a management command (``monitor_reprocessing``, ``nightly_diagnostics``,
 ``sync_ops_to_grp``, ``backup_server``, the locking app's ``clear_expired_locks``);

@@ -1,4 +1,4 @@
-"""The nightly diagnostics of every server (seed 001 "nightly.cron.job"): configuration,
+"""The nightly diagnostics of every server: configuration,
 disk usage, code status (app version, stack id, app build) and cache consistency and
 orphans (check_store), mailed to MAILTO."""
 

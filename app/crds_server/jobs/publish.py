@@ -1,4 +1,4 @@
-"""sync_ops_to_grp (seed 001): publish the ops server's mappings, references and config
+"""sync_ops_to_grp: publish the ops server's mappings, references and config
 to the global read-only cache /grp/crds/cache (a CRDS cache layout).
 
 A copy of the server's store: new or changed files (size or mtime differ) are written

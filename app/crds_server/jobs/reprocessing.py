@@ -1,4 +1,4 @@
-"""monitor_reprocessing (seeds 001/002/004): affected datasets when the operational
+"""monitor_reprocessing: affected datasets when the operational
 context changes, mailed to the reprocessing list.
 
 State lives in ``${CRDS}/monitor_reprocessing``: ``old_context.txt`` (the last context

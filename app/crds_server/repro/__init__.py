@@ -1,4 +1,4 @@
-"""Affected datasets between two CRDS contexts (seed 004, section 5).
+"""Affected datasets between two CRDS contexts.
 
     from crds_server.archive import StandInDatasetService
     from crds_server.repro import affected_datasets, subject, mail_log, write_ids_gz

@@ -1,4 +1,4 @@
-"""What the affected-datasets mail carries (seed 004, section 5); no mail is sent here.
+"""What the affected-datasets mail carries; no mail is sent here.
 
 Subject::
 
@@ -56,7 +56,7 @@ def truncate_log(text: str, limit: int = LOG_LIMIT, keep: int = LOG_KEEP) -> str
 
 
 def mail_log(result: AffectedResult) -> str:
-    """The log attachment, framed as in seed 004's sample, truncated when long."""
+    """The log attachment, framed as in the original sample, truncated when long."""
     head = title(result.observatory, result.use, result.old_context, result.new_context,
                  result.started)
     body = result.log_text.rstrip("\n")
