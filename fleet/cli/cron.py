@@ -176,7 +176,7 @@ def workstation(c, inventory=None, at="35 2"):
     print("\n".join(lines))
 
 
-SPLIT = "----8<----"
+SPLIT = "----crds-cron-mail----"
 
 
 @task(help={"server": "short name, e.g. hst-test", "inventory": INV_HELP})

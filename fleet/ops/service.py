@@ -58,6 +58,18 @@ class Target:
         port = int(out[1]) if len(out) > 1 and out[1].isdigit() else None
         return {self.paths.port: "normal", self.paths.backup_port: "backup"}.get(port, "unknown")
 
+    def listening(self) -> set[int]:
+        """Which of the server's ports (normal, backup) something listens on, on any
+        address: the sockets themselves (ss), not what httpd's configuration says."""
+        ports = {self.paths.port, self.paths.backup_port}
+        found = set()
+        for line in self.remote.sh("ss -Hltn").stdout.splitlines():
+            fields = line.split()
+            port = fields[3].rsplit(":", 1)[-1] if len(fields) > 3 else ""
+            if port.isdigit() and int(port) in ports:
+                found.add(int(port))
+        return found
+
     def set_port_mode(self, mode: str) -> None:
         """Through the apache role's port_mode tasks (httpd listens on exactly one port)."""
         playbook("ops_port.yml", self.host, self.inventory_spec, {"apache_port_mode": mode})

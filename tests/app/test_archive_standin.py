@@ -172,11 +172,10 @@ def test_generator_rejects_bad_input(standin, tmp_path):
         StandInDatasetService(tmp_path / "missing.sqlite3")
 
 
-def test_generation_speed(standin, tmp_path):
-    """100,000 datasets in a few seconds (814,000 take ~10 s: bench/affected_datasets.py)."""
+def test_generation_at_scale(standin, tmp_path):
+    """100,000 datasets (how fast: bench/affected_datasets.py)."""
     cache = standin["jwst"][0]
     info = generate_datasets(cache, tmp_path / "big.sqlite3", 100_000, seed=1)
     assert info["count"] == 100_000
-    assert info["seconds"] < 20, info
     with StandInDatasetService(tmp_path / "big.sqlite3") as svc:
         assert svc.count() == 100_000

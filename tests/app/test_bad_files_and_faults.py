@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 from appkit import Client, count_summary, errors, sha1
 
@@ -130,17 +129,19 @@ def test_memcached_down_then_database_down(scratch_server, tmp_path):
     os.chmod(db, 0)
     os.chmod(db.parent, 0o555)  # noqa: S103 - read-only: no new empty database
     try:
-        start = time.monotonic()
+        # srv.rpc's own 60 s timeout fails the test if the server hangs instead of answering
+        # (how fast it answers is bench material, not a test's).
         status, answer = srv.rpc("get_default_context", "hst")
-        elapsed = time.monotonic() - start
     finally:
         os.chmod(db.parent, 0o755)  # noqa: S103
         os.chmod(db, 0o644)
     assert status == 503, answer
     assert answer["result"] is None and "database is unavailable" in answer["error"]["message"]
-    assert elapsed < 10
-    assert srv.result("get_default_context", "hst") == srv.manifest["operational"]
-    assert sha1(srv.store / "mappings" / "hst" / srv.manifest["operational"])
+    # The database is back: the server answers from it again, with the catalog's checksum.
+    pmap = srv.manifest["operational"]
+    assert srv.result("get_default_context", "hst") == pmap
+    catalogued = srv.result("get_file_info_map", "hst", [pmap], ["sha1sum"])[pmap]["sha1sum"]
+    assert catalogued == sha1(srv.store / "mappings" / "hst" / pmap)
 
 
 def test_x_sendfile_downloads():

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import subprocess
-import threading
+import time
 
 import pytest
 
@@ -49,8 +49,9 @@ def invoke(*args, check=True) -> subprocess.CompletedProcess:
 
 
 def sink() -> set[str]:
-    return set(on("crdsmail", "ls /var/mail/sink/new /var/mail/sink/cur 2>/dev/null | "
-                  "grep -v '^/\\|^$' || true").split())
+    """The mails in the sink's Maildir (fails when the sink is not there)."""
+    return set(on("crdsmail", "find /var/mail/sink/new /var/mail/sink/cur -type f "
+                  "-printf '%f\\n'").split())
 
 
 def read_mail(name: str) -> email.message.EmailMessage:
@@ -81,40 +82,60 @@ def set_operational(server: str, pmap: str) -> None:
     invoke("manage", "--server", server, "--", "set_context", "--operational", pmap)
 
 
-def test_context_change_mails_once_with_both_attachments_even_if_started_twice():
+LOCK = "/crds/data1/tljwcrds/server/logs/locks/monitor_reprocessing.lock"
+
+
+def test_context_change_mails_once_with_both_attachments_and_never_twice_at_once():
     invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")  # settle
     old, pmaps = contexts("jwst-test")
     assert old in pmaps
     new = next(p for p in reversed(pmaps) if p != old)
     before = sink()
     set_operational("jwst-test", new)
-    # two starts at the same time (cron's own run may join in): one computes and mails
-    results = []
-    runs = [threading.Thread(target=lambda: results.append(invoke(
-        "cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing", check=False)))
-        for _ in range(2)]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join()
-    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
-    mails = [m for m in new_mails(before) if "datasets affected" in m["Subject"]]
-    assert len(mails) == 1, [m["Subject"] for m in mails]
-    mail = mails[0]
-    subject = " ".join(str(mail["Subject"]).split())
-    match = SUBJECT.match(subject)
-    assert match and match.group(1) == old and match.group(2) == new, subject
-    assert "crds_jwst_test_reprocessing@" in mail["To"]
-    parts = {p.get_filename(): p for p in mail.iter_attachments()}
-    assert set(parts) == {f"{old}_{new}_affected_datasets.log",
-                          f"{old}_{new}_affected_ids.txt.gz"}
-    log = parts[f"{old}_{new}_affected_datasets.log"].get_content()
-    assert subject in log
-    ids = gzip.decompress(parts[f"{old}_{new}_affected_ids.txt.gz"].get_content()).decode()
-    assert len(ids.splitlines()) == int(match.group(3))
-    both = "".join(r.stderr for r in results)
-    assert "already running" in both or "unchanged" in both  # the second did not compute
-    assert contexts("jwst-test")[0] == new  # old_context.txt updated
+    try:
+        # Another run holds the job's lock (as a run that started a moment before would):
+        # this start exits at once, computes nothing and mails nothing.
+        podman("exec", "-d", f"{LAB}-tljwcrds", "flock", LOCK, "sleep", "120")
+        on("tljwcrds", f"for i in $(seq 50); do flock -n {LOCK} true || exit 0; sleep 0.2; "
+                       "done; exit 1")  # the holder has it
+        held = invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")
+        assert "already running" in held.stderr, held.stderr[-2000:]
+        assert contexts("jwst-test")[0] == old  # old_context.txt untouched
+        assert not [m for m in new_mails(before) if "datasets affected" in m["Subject"]]
+        on("tljwcrds", f"pkill -f 'flock {LOCK}'")
+
+        done = invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")
+        assert "already running" not in done.stderr, done.stderr[-2000:]
+        mails = [m for m in new_mails(before) if "datasets affected" in m["Subject"]]
+        assert len(mails) == 1, [m["Subject"] for m in mails]
+        mail = mails[0]
+        subject = " ".join(str(mail["Subject"]).split())
+        match = SUBJECT.match(subject)
+        assert match and match.group(1) == old and match.group(2) == new, subject
+        assert "crds_jwst_test_reprocessing@" in mail["To"]
+        parts = {p.get_filename(): p for p in mail.iter_attachments()}
+        assert set(parts) == {f"{old}_{new}_affected_datasets.log",
+                              f"{old}_{new}_affected_ids.txt.gz"}
+        log = parts[f"{old}_{new}_affected_datasets.log"].get_content()
+        assert subject in log
+        ids = gzip.decompress(parts[f"{old}_{new}_affected_ids.txt.gz"].get_content()).decode()
+        assert len(ids.splitlines()) == int(match.group(3))
+        assert contexts("jwst-test")[0] == new  # old_context.txt updated
+    finally:
+        on("tljwcrds", f"pkill -f 'flock {LOCK}' || true")
+        # Leave jwst-test as the converge made it (its next run mails that change back).
+        set_operational("jwst-test", old)
+        invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")
+
+
+def probe_mail(host: str = "tljwcrds") -> str:
+    """A mail from a server through its relay; its subject once it is in the sink."""
+    subject = f"sink probe {time.time_ns()}"
+    code = ("import smtplib, sys; s = smtplib.SMTP('crdsmail', 25, timeout=20); "
+            "s.sendmail('probe@localhost', ['crds-servers@stsci.edu'], "
+            "'Subject: ' + sys.argv[1] + '\\n\\nprobe\\n'); s.quit()")
+    podman("exec", f"{LAB}-{host}", "python3", "-c", code, subject)
+    return subject
 
 
 def test_no_change_no_mail():
@@ -122,7 +143,15 @@ def test_no_change_no_mail():
     before = sink()
     done = invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")
     assert "operational context unchanged" in done.stderr
-    assert not [m for m in new_mails(before) if "datasets affected" in m["Subject"]]
+    # The sink works (a probe through the same relay arrives), so no mail means none sent.
+    subject = probe_mail()
+    for _ in range(50):
+        arrived = new_mails(before)
+        if any(m["Subject"] == subject for m in arrived):
+            break
+        time.sleep(0.2)
+    assert [m["Subject"] for m in arrived if "datasets affected" in m["Subject"]] == []
+    assert subject in [m["Subject"] for m in arrived], [m["Subject"] for m in arrived]
 
 
 def crontab(host: str) -> str:

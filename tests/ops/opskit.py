@@ -87,14 +87,18 @@ def in_terminal(*args: str, answer: str = "y", timeout: int = 900,
                 env: dict | None = None) -> subprocess.CompletedProcess:
     """`invoke <args>` on a terminal (a pty), answering every [y/N] question with
     ``answer`` as an operator at the keyboard does. stdout and stderr come back together."""
+    import fcntl
     import pty
     import select
+    import struct
+    import termios
     import time
 
     master, slave = pty.openpty()
+    # A terminal of 50 rows and 200 columns, as a workstation's window is.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     proc = subprocess.Popen([str(VENV_BIN / "invoke"), *args], cwd=ROOT,
-                            env={**(env or ENV), "NO_COLOR": "1", "TERM": "dumb",
-                                 "COLUMNS": "200"},
+                            env={**(env or ENV), "NO_COLOR": "1", "TERM": "xterm"},
                             stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     out, asked, deadline = b"", 0, time.monotonic() + timeout
@@ -122,5 +126,5 @@ def in_terminal(*args: str, answer: str = "y", timeout: int = 900,
     finally:
         os.close(master)
     proc.wait()
-    text = out.decode(errors="replace").replace("\r\n", "\n")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace").replace("\r\n", "\n"))
     return subprocess.CompletedProcess(args, proc.returncode, text, "")

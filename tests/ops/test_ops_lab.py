@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -70,15 +71,17 @@ def test_backup_then_restore_reverts_rows_and_quarantines_the_added_file(targets
     check = dev.check_store(sha1=True)  # every catalogued file has the catalog's sha1
     assert check["ok"], check
     assert "file_cache/references/jwst/jwst_test_added_0001.fits" in report["quarantined"]
-    assert dev.port_mode() == "normal"
+    assert dev.port_mode() == "normal" and dev.listening() == {8001}
     rpc(URL["jwst-dev"], "get_server_info")
 
 
 def test_mirror_ops_to_dev_syncs_and_dev_serves_the_crds_client(targets, tmp_path):
     ops, dev = targets["jwst-ops"], targets["jwst-dev"]
     inv("backup", "--server", "jwst-ops", "--yes")
-    ref = next(n for n in ops.check_store(sha1=False) and rpc(
-        URL["jwst-ops"], "get_file_info_map", ["jwst"]) if not n.endswith("map"))
+    store = ops.check_store(sha1=False)
+    assert store["ok"], store  # the source is consistent to begin with
+    ref = next(n for n in rpc(URL["jwst-ops"], "get_file_info_map", ["jwst"])
+               if not n.endswith("map"))
     dev.agent("remove", file_cache=dev.paths.file_cache, paths=[f"references/jwst/{ref}"])
     done = inv("mirror", "--src", "jwst-ops", "--dst", "jwst-dev", "--yes", "--json")
     report = json.loads(done.stdout[done.stdout.index("\n{") + 1:])
@@ -107,47 +110,108 @@ def test_upward_mirror_refused_and_nothing_changed(targets):
     assert done.returncode == 2 and "downward only" in done.stderr
     assert (fingerprint(ops), fingerprint(dev)) == before
     assert ops.port_mode() == "normal" and dev.port_mode() == "normal"
+    assert ops.listening() == {8001} and dev.listening() == {8001}
+
+
+class Poller:
+    """Asks a server's normal port for get_server_info every 0.2 s, over verified TLS.
+
+    Only a refused connection or a timeout counts as "not answering"; any other failure
+    (a certificate that does not verify, an HTTP error, a reply that is not the server's)
+    is recorded and fails the test, so a wrong CA or URL cannot pass as "down"."""
+
+    def __init__(self, address: str):
+        self.address, self.answers, self.errors = address, [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+
+    def poll(self):
+        while not self.stop.is_set():
+            try:
+                info = rpc(self.address, "get_server_info", timeout=2)
+                if not str(info.get("operational_context", "")).endswith(".pmap"):
+                    self.errors.append(f"not a server's answer: {str(info)[:200]}")
+                self.answers.append(time.monotonic())
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if not is_down(exc):
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.2)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def is_down(exc: BaseException) -> bool:
+    """A refused connection or a timeout: nothing answers on that port."""
+    import socket
+    import urllib.error
+
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, ConnectionRefusedError | TimeoutError | socket.timeout)
+
+
+def stream(proc: subprocess.Popen, until: int | None = None) -> tuple[dict[str, float], str]:
+    """Read a task's step log as it runs: when each "step N/M: title" line appeared (by
+    title), and everything it wrote; stops reading at step ``until`` when given."""
+    seen: dict[str, float] = {}
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        found = re.match(r"step (\d+)/\d+: (.*?)(?: \(done before\))?$", line.rstrip())
+        if found:
+            seen.setdefault(found.group(2), time.monotonic())
+            if until and int(found.group(1)) == until:
+                break
+    return seen, "".join(lines)
+
+
+def when(seen: dict[str, float], start_of_title: str) -> float:
+    (at,) = [t for title, t in seen.items() if title.startswith(start_of_title)]
+    return at
 
 
 def test_killed_mirror_resumes_and_dst_never_answers_on_8001_meanwhile(targets):
-    answers, stop = [], threading.Event()
+    invoke = [str(VENV_BIN / "invoke"), "mirror", "--src", "jwst-ops", "--dst", "jwst-dev",
+              "--yes"]
+    with Poller(URL["jwst-dev"]) as poller:
+        time.sleep(1)
+        assert poller.answers, f"jwst-dev does not answer before the mirror: {poller.errors}"
+        proc = subprocess.Popen(invoke, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        steps, _ = stream(proc, until=5)
+        proc.kill()
+        proc.wait()
+        # dst is inconsistent from the moment it is on the backup port (the step after).
+        inconsistent_from = when(steps, "stage the backup")
+        assert targets["jwst-dev"].port_mode() == "backup"
+        assert targets["jwst-dev"].listening() == {8002}
+        status = json.loads(inv("status", "--server", "jwst-dev", "--json").stdout)[0]
+        assert status["unfinished"]["operation"] == "mirror"
 
-    def poll():
-        while not stop.is_set():
-            try:
-                rpc(URL["jwst-dev"], "get_server_info", timeout=2)
-                answers.append(time.monotonic())
-            except Exception:  # noqa: BLE001,S110 - not answering is what we want
-                pass
-            time.sleep(0.2)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    proc = subprocess.Popen([str(VENV_BIN / "invoke"), "mirror", "--src", "jwst-ops", "--dst",
-                             "jwst-dev", "--yes"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    inconsistent_from = None
-    for line in proc.stderr:
-        if line.startswith("step 3/"):
-            inconsistent_from = time.monotonic()
-        if line.startswith("step 5/"):
-            proc.kill()
-            break
-    proc.wait()
-    assert inconsistent_from is not None
-    assert targets["jwst-dev"].port_mode() == "backup"
-    status = json.loads(inv("status", "--server", "jwst-dev", "--json").stdout)[0]
-    assert status["unfinished"]["operation"] == "mirror"
-    done = inv("mirror", "--src", "jwst-ops", "--dst", "jwst-dev", "--yes")
-    back = time.monotonic()
-    assert "resuming" in done.stderr
-    backup_line = next(x for x in done.stdout.splitlines() if x.strip().startswith("backup:"))
+        proc = subprocess.Popen(invoke, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        resumed, err = stream(proc)
+        out = proc.stdout.read()
+        proc.wait()
+        assert proc.returncode == 0, out[-2000:] + err[-2000:]
+        assert "resuming the unfinished mirror" in err, err[-2000:]
+        # ... and consistent again once the resumed run starts moving it back to 8001.
+        consistent_from = when(resumed, "move jwst-dev back to its normal port")
+        time.sleep(3)
+    assert poller.errors == [], poller.errors
+    assert [t for t in poller.answers if t < inconsistent_from], "no answer before the mirror"
+    assert [t for t in poller.answers if t > consistent_from], "no answer after the mirror"
+    during = [t for t in poller.answers if inconsistent_from <= t <= consistent_from]
+    assert during == [], f"jwst-dev answered on 8001 while inconsistent: {len(during)} times"
+    backup_line = next(x for x in out.splitlines() if x.strip().startswith("backup:"))
     assert "jwst-ops" in backup_line and "None" not in backup_line, backup_line
-    time.sleep(2)
-    stop.set()
-    poller.join()
-    assert not [t for t in answers if inconsistent_from < t < back - 12], answers
     assert targets["jwst-dev"].port_mode() == "normal"
+    assert targets["jwst-dev"].listening() == {8001}
     assert targets["jwst-dev"].check_store(sha1=True)["ok"]
 
 
@@ -156,4 +220,5 @@ def test_runtests_failure_leaves_the_server_on_its_normal_port(targets):
                check=False)
     assert done.returncode == 1 and "back on its normal port" in done.stderr
     assert targets["jwst-dev"].port_mode() == "normal"
+    assert targets["jwst-dev"].listening() == {8001}
     rpc(URL["jwst-dev"], "get_server_info")

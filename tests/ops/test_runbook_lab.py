@@ -129,6 +129,7 @@ def test_the_runbook_works_as_printed(server):
     out = book.run(restore).stdout
     assert "restore hst-test -> hst-test done" in out, out[-2000:]
     assert catalog(server) == rows and status()["port_mode"] == "normal"
+    assert server.listening() == {8001}
     out = book.run(from_stamp, STAMP=stamps[-1]).stdout
     assert f"/db_backups/{stamps[-1]}" in out and "dry run: nothing changed" in out
 
@@ -144,10 +145,12 @@ def test_the_runbook_works_as_printed(server):
     proc.wait()
     stuck = status()
     assert stuck["port_mode"] == "backup" and stuck["unfinished"]["operation"] == "restore"
+    assert server.listening() == {8002}
     out = book.run(resume).stdout
     assert "resuming the unfinished restore" in out, out[-2000:]
     back = status()
     assert back["port_mode"] == "normal" and back["unfinished"] is None
+    assert server.listening() == {8001}
     assert catalog(server) == rows
     assert rpc(URL, "get_server_info")["operational_context"] == before["operational_context"]
 
@@ -180,5 +183,6 @@ def test_the_runbook_works_as_printed(server):
     assert host.var("crds_mailto") in out, out
     for recipient in host.var("crds_affected_datasets_recipients"):
         assert recipient in out, out
+    assert f"{host.var('crds_mail_relay')}:25 from" in out, out
 
     assert book.unrun() == [], "runbook commands this test does not run"

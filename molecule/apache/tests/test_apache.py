@@ -4,6 +4,7 @@ CRDS = "/crds/data1/mol-apache"
 CONF = f"{CRDS}/server/conf"
 
 
+
 def test_packages(host):
     for pkg in ("apache2", "libapache2-mod-xsendfile"):
         assert host.package(pkg).is_installed
@@ -42,8 +43,8 @@ def test_configtest(host):
     assert out.rc == 0, out.stderr
 
 
-def test_tls_on_the_normal_port_verified_with_the_ca(host):
-    assert host.socket("tcp://0.0.0.0:8001").is_listening
+def test_tls_on_the_normal_port_verified_with_the_ca(host, listeners):
+    assert listeners(8001)
     out = host.run(
         "openssl s_client -connect 127.0.0.1:8001 -servername mol-apache "
         "-CAfile /etc/ssl/crds/ca.crt -verify_return_error -verify_hostname mol-apache </dev/null"
@@ -66,7 +67,7 @@ def test_private_key_only_for_crds(host):
     assert key.mode == 0o600
 
 
-def test_backup_port_not_served_on_the_normal_port(host):
+def test_backup_port_not_served_on_the_normal_port(host, listeners):
     # negative control: only the selected port is open
-    assert not host.socket("tcp://0.0.0.0:8002").is_listening
+    assert listeners(8002) == set()
     assert host.file(f"{CONF}/ports.conf").contains("^Listen 8001 https$")

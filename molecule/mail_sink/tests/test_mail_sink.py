@@ -3,11 +3,11 @@
 import time
 
 
-def test_service(host):
+def test_service(host, listeners):
     svc = host.service("crds-mail-sink")
     assert svc.is_running
     assert svc.is_enabled
-    assert host.socket("tcp://0.0.0.0:25").is_listening
+    assert listeners(25)
 
 
 def test_runs_unprivileged(host):
@@ -33,6 +33,6 @@ def test_a_message_is_kept_as_a_file(host):
     assert "Subject: molecule probe" in body
 
 
-def test_nothing_else_is_open(host):
+def test_nothing_else_is_open(host, listeners):
     # negative control: the sink is SMTP only, no submission port
-    assert not host.socket("tcp://0.0.0.0:587").is_listening
+    assert listeners(587) == set()
