@@ -17,11 +17,52 @@ def test_crds_user_and_group(host):
     assert "crdsoper" in host.user("alice").groups
 
 
+SU_CRDS = {"/bin/su - crds", "/usr/bin/su - crds"}
+CRDS_SERVICES = {f"/bin/systemctl {verb} crds-httpd memcached"
+                 for verb in ("start", "stop", "restart", "status")}
+
+
+def sudo_rules(host, user: str) -> list[tuple[str, bool, set[str]]]:
+    """(run-as, without password, commands) of each rule ``sudo -l -U user`` lists."""
+    out = host.run(f"sudo -l -U {user}").stdout
+    rules = []
+    for line in out.split("may run the following commands", 1)[-1].splitlines():
+        found = re.match(r"\s+\((\S+?)(?: : \S+)?\)\s+(NOPASSWD: )?(.+)$", line)
+        if found:
+            rules.append((found.group(1), bool(found.group(2)),
+                          set(found.group(3).strip().split(", "))))
+    return rules
+
+
 def test_sudoers(host):
     assert host.run("visudo -cf /etc/sudoers.d/crds").rc == 0
     assert host.file("/etc/sudoers.d/crds").mode == 0o440
-    rules = host.check_output("sudo -l -U alice")
-    assert "(crds) ALL" in rules and "/bin/su - crds" in rules
+    # An operator (crdsoper) becomes crds, and is root only to run `su - crds`.
+    alice = sudo_rules(host, "alice")
+    assert any(who == "crds" and cmds == {"ALL"} for who, _, cmds in alice), alice
+    as_root = set().union(*[cmds for who, _, cmds in alice if who in ("root", "ALL")])
+    assert as_root and as_root <= SU_CRDS, alice
+
+
+def test_sudo_limits_crds_to_its_own_services(host):
+    crds = sudo_rules(host, "crds")
+    as_root = [(nopasswd, cmds) for who, nopasswd, cmds in crds if who in ("root", "ALL")]
+    # Without a password (crds has none): exactly its two services, nothing else as root.
+    assert set().union(*[c for nopw, c in as_root if nopw]) == CRDS_SERVICES, crds
+    assert set().union(*[c for _, c in as_root]) <= CRDS_SERVICES | SU_CRDS, crds
+    status = "/bin/systemctl status crds-httpd memcached"
+    assert host.run(f"runuser -u crds -- sudo -n {status}").rc == 0
+    # negative controls: any other unit, or a shell, is refused
+    for other in ("/bin/systemctl restart ssh", "/bin/systemctl stop crds-httpd",
+                  "/bin/sh -c id"):
+        done = host.run(f"runuser -u crds -- sudo -n {other}")
+        assert done.rc != 0 and "password is required" in done.stderr + done.stdout, other
+
+
+def test_sudo_refuses_a_non_member(host):
+    host.run("id nobody")
+    assert sudo_rules(host, "nobody") == []
+    assert "not allowed to run sudo" in host.run("sudo -l -U nobody").stdout
 
 
 def test_static_tree(host):
@@ -74,6 +115,14 @@ def test_aliases(host):
     for name in ("crds", "server", "stack", "logs", "backups", "deliveries", "catalogs",
                  "ingest", "file_cache", "ifs", "data1"):
         assert f"alias {name} " in alias
+
+
+def test_secrets_unreadable_by_others(host):
+    # negative controls: an operator (crdsoper) and a stranger cannot read them; crds can
+    for path in ("/crds/data1/database/my.cnf", "/crds/data1/database/django_secret_key"):
+        for user in ("alice", "nobody"):
+            assert host.run(f"runuser -u {user} -- cat {path}").rc != 0, (user, path)
+        assert host.run(f"runuser -u crds -- cat {path}").rc == 0, path
 
 
 def test_secrets_are_0600_and_not_in_the_site_config(host):
