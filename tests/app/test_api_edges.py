@@ -105,12 +105,60 @@ def test_downloads_only_catalogued_names(server):
     import hashlib
 
     assert hashlib.sha1(got.content).hexdigest() == info["sha1sum"]  # noqa: S324
-    for bad in (f"references/{obs}/not_catalogued.fits",
-                f"references/{obs}/..%2F..%2Fsite_config.toml",
-                f"mappings/{obs}/../../site_config.toml", f"references/{obs}/.%2e/crds.sqlite3",
-                f"mappings/{obs}/{ref}", "references/roman/" + ref, f"config/{obs}/passwd"):
+    for bad in (f"references/{obs}/not_catalogued.fits", f"mappings/{obs}/{ref}",
+                "references/roman/" + ref, f"config/{obs}/passwd"):
         reply = requests.get(f"{base}/{bad}", timeout=30, allow_redirects=False)
         assert reply.status_code == 404, (bad, reply.status_code)
+
+
+# Path tricks, each as raw bytes on the wire (http.client sends the path as given: no
+# client collapses "../.." or decodes "%2e" before the server sees it).
+TRICKS = ["references/{obs}/..%2F..%2Fsite_config.toml",
+          "mappings/{obs}/../../site_config.toml", "references/{obs}/.%2e/.%2e/crds.sqlite3",
+          "references/{obs}/%2e%2e%2f%2e%2e%2fcrds.sqlite3",
+          "mappings/{obs}/..\\..\\site_config.toml", "mappings/{obs}/{pmap}%00.txt",
+          "mappings/{obs}/{pmap}/../../../site_config.toml", "config/{obs}/../../site_config.toml",
+          "pickles/{obs}/../../crds.sqlite3"]
+LEAKS = (b"secret_key_file", b"SQLite format 3", b"[database]")
+
+
+def test_path_tricks_on_the_wire_get_nothing(server):
+    import http.client
+
+    pmap = server.manifest["operational"]
+    host, port = server.url.split("//", 1)[1].split(":")
+    for trick in TRICKS:
+        path = "/unchecked_get/" + trick.format(obs=server.observatory, pmap=pmap)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.putrequest("GET", path, skip_accept_encoding=True)
+            conn.endheaders()
+            reply = conn.getresponse()
+            body = reply.read()
+        finally:
+            conn.close()
+        assert reply.status in (400, 404), (path, reply.status)
+        assert not any(leak in body for leak in LEAKS), (path, body[:200])
+
+
+def test_path_tricks_that_reach_the_app_are_refused_by_it(server):
+    """The same tricks decoded as a lenient front end would hand them over (literal "..",
+    "%2e" as ".", "%2F" as "/"), straight to the app: Django's own URL routing and the
+    download view refuse each one (no web server in between to normalize anything)."""
+    pmap = server.manifest["operational"]
+    from urllib.parse import unquote
+
+    paths = sorted({unquote("/unchecked_get/" + t.format(obs=server.observatory, pmap=pmap))
+                    for t in TRICKS})
+    code = ("import json, sys; from django.test import Client; c = Client(); "
+            "print(json.dumps({p: [r.status_code, r.content[:4000].decode('latin-1')] for p in "
+            "json.loads(sys.argv[1]) for r in [c.get(p, HTTP_HOST='localhost', secure=True)]}))")
+    out = server.manage("shell", "-c", code.replace("sys.argv[1]", repr(json.dumps(paths)))).stdout
+    answers = json.loads(out.strip().splitlines()[-1])
+    assert sorted(answers) == paths
+    for path, (status, body) in answers.items():
+        assert status == 404, (path, status)
+        assert not any(leak.decode() in body for leak in LEAKS), path
 
 
 def test_pages(server):

@@ -167,6 +167,17 @@ def test_x_sendfile_downloads():
         got = requests.get(url, timeout=30)
         assert "x-sendfile" not in {k.lower() for k in got.headers}
         assert hashlib.sha1(got.content).hexdigest() == info["sha1sum"]  # noqa: S324
+        # The app itself (no Apache in between) answers the same URL with no bytes at all,
+        # only the X-Sendfile header naming the store's file: so the bytes above came from
+        # Apache's mod_xsendfile, not from Django.
+        code = ("import json; from django.test import Client; "
+                f"r = Client().get({url.split(srv.url, 1)[1]!r}, HTTP_HOST='localhost', "
+                "secure=True); print(json.dumps([r.status_code, r.get('X-Sendfile'), "
+                "len(r.content), r.get('Content-Length')]))")
+        status, named, length, declared = json.loads(
+            srv.manage("shell", "-c", code).stdout.strip().splitlines()[-1])
+        assert status == 200 and length == 0 and declared == info["size"]
+        assert named == str(srv.store / "references" / "hst" / ref)
     finally:
         httpd.stop()
         shutil.rmtree(base, ignore_errors=True)
