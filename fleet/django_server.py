@@ -179,7 +179,7 @@ def run(name: str, observatory: str, port: int = 8000) -> str:
     env["CRDS_SITE_CONFIG"] = str(site)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [str(PYTHON), str(APP / "manage.py"), "runserver", f"0.0.0.0:{port}", "--noreload",
+            [str(PYTHON), str(APP / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload",
              "--skip-checks"],
             cwd=APP, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,

@@ -366,7 +366,20 @@ def cmd_relink_deliveries(a: dict) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(source, target)
         linked += 1
-    return {"linked": linked, "missing": missing}
+    # A delivery's .cat list is a hard link to its permanent copy in catalogs/; the backup
+    # holds both as files, so link them again where they are the same list.
+    cats = 0
+    for cat in sorted((files / "deliveries").rglob("*.cat")):
+        permanent = files / "catalogs" / cat.name
+        if (not permanent.is_file() or os.path.samefile(cat, permanent)
+                or sha1sum(cat) != sha1sum(permanent)):
+            continue
+        tmp = cat.with_name(f".{cat.name}.link")
+        tmp.unlink(missing_ok=True)
+        os.link(permanent, tmp)
+        os.replace(tmp, cat)
+        cats += 1
+    return {"linked": linked, "catalogs_linked": cats, "missing": missing}
 
 
 def cmd_quarantine(a: dict) -> dict:
