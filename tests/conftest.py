@@ -1,4 +1,6 @@
-"""Shared fixtures: the session's converged lab fleet (tests/fleetlab.py says which)."""
+"""Shared fixtures: the session's converged lab fleet (tests/fleetlab.py says which), and
+the CI rule: under CI=true a skipped test fails the run (a missing dependency must not
+pass as green)."""
 
 from __future__ import annotations
 
@@ -31,3 +33,18 @@ def converged_lab() -> ConvergedLab:
     print(f"\nlab {FLEET_LAB['CRDS_LAB_NAME']}: site.yml converge {seconds:.0f}s",
           file=sys.stderr)
     return ConvergedLab(done, seconds)
+
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("CI") == "true" and _SKIPPED and exitstatus == 0:
+        print(f"\nCI=true: {len(_SKIPPED)} skipped tests fail the run (a skip in CI is a "
+              "missing set-up step): " + ", ".join(_SKIPPED[:20]), file=sys.stderr)
+        session.exitstatus = 1

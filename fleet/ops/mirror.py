@@ -128,6 +128,14 @@ class Mirror:
         source = self.state.get("source", self.source_dir)
         out = self.dst.agent("stage", source=source, staging=self.dst.paths.staging,
                              src_name=self.src.name)
+        began_with = (self.state.get("backup") or {}).get("stamp")
+        if began_with and out["backup"].get("stamp") != began_with:
+            # A resume must go on with the backup it began with: never a newer one whose
+            # rows or files would mix with what the earlier steps already put in place.
+            raise OpsError(f"{source} now holds the backup {out['backup'].get('stamp')}, but "
+                           f"this {self.operation} began with {began_with}; {self.dst.name} "
+                           f"stays on its backup port. Bring back the backup {began_with} "
+                           "there, then rerun")
         self.report["backup"] = out["backup"]
         self.save_state(backup=out["backup"])  # a resumed run reports the same backup
         return out
@@ -251,8 +259,9 @@ class Mirror:
                   f"{'resumed at step ' + str(start + 1) if start else 'started'} "
                   f"(source {self.state['source']})")
         for n, step in enumerate(plan.steps, 1):
-            # The backup port is re-asserted on a resume: never serve while inconsistent.
-            if n <= start and step.run not in (self.step_backup_port,):
+            # On a resume the backup port is re-asserted (never serve while inconsistent) and
+            # the backup staged again (verified anew: a backup mended since is the one used).
+            if n <= start and step.run not in (self.step_backup_port, self.step_stage):
                 self.echo(f"step {n}/{total}: {step.title} (done before)")
                 continue
             self.echo(f"step {n}/{total}: {step.title}")

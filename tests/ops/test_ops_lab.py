@@ -176,6 +176,7 @@ def when(seen: dict[str, float], start_of_title: str) -> float:
 
 
 def test_killed_mirror_resumes_and_dst_never_answers_on_8001_meanwhile(targets):
+    inv("backup", "--server", "jwst-ops", "--yes")  # its own source backup, no other test's
     invoke = [str(VENV_BIN / "invoke"), "mirror", "--src", "jwst-ops", "--dst", "jwst-dev",
               "--yes"]
     with Poller(URL["jwst-dev"]) as poller:

@@ -303,3 +303,42 @@ def test_isilon_mount_task_in_check_mode(servers):
     assert "changed: [dlhstcrds]" in task, task
     assert "isilon.lab:/ifs/crds" in task and "nfs" in task, task
     assert "nfs" not in on(dev, "findmnt -n -o FSTYPE /ifs/crds || true")
+
+
+def test_a_restore_that_fails_midway_changes_no_row_and_never_serves(servers):
+    """All or nothing: a backup whose rows fail to load at the very end (after every
+    DELETE and INSERT before it ran) leaves the database as it was, and the server on its
+    backup port; once the backup is mended, the same command resumes and finishes."""
+    cit = servers[CIT]
+    inv("backup", "--server", CIT, "--yes")
+    good = dated(CIT)[-1]["stamp"]
+    bad = "19990101T000000"
+    root = f"{cit.paths.dated_backups}"
+    mend = (f"cd {root}/{bad} && python3 -c \"import hashlib, pathlib; "
+            "p = pathlib.Path('MANIFEST.sha1'); lines = [l for l in p.read_text().splitlines() "
+            "if not l.endswith('  data.sql')]; d = hashlib.sha1(pathlib.Path('data.sql')"
+            ".read_bytes()).hexdigest(); p.write_text(''.join(x + chr(10) for x in lines "
+            "+ [d + '  data.sql']))\"")
+    breaking = "INSERT INTO no_such_table VALUES (1);"  # the last statement fails
+    on(cit, f"cp -a {root}/{good} {root}/{bad} && "
+            f"echo '{breaking}' >> {root}/{bad}/data.sql && {mend}")
+    try:
+        cit.manage(["shell", "-c", "from crds_server.interactive.models import File; "
+                    "File.objects.create(name='jwst_added_0002.fits', observatory='jwst', "
+                    "type='reference', size=1, sha1sum='0')"])
+        changed = catalog(cit)
+        failed = inv("restore", "--server", CIT, "--from", bad, "--yes", check=False)
+        assert failed.returncode == 1, failed.stdout[-2000:] + failed.stderr[-2000:]
+        assert "rolled back (nothing changed)" in failed.stderr, failed.stderr[-2000:]
+        assert catalog(cit) == changed, "a half-restored database"
+        assert cit.listening() == {8002}, "the inconsistent server answers on 8001"
+
+        on(cit, f"sed -i '/no_such_table/d' {root}/{bad}/data.sql && {mend}")
+        done = inv("restore", "--server", CIT, "--from", bad, "--yes")
+        assert "resuming the unfinished restore" in done.stderr
+        assert "jwst_added_0002.fits" not in cit.manage(
+            ["shell", "-c", "from crds_server.interactive.models import File; "
+             "print(list(File.objects.values_list('name', flat=True)))"]).stdout
+        assert cit.listening() == {8001} and cit.check_store(sha1=True)["ok"]
+    finally:
+        on(cit, f"rm -rf {root}/{bad}")
