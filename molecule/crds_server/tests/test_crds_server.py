@@ -3,6 +3,9 @@
 import json
 import re
 
+import hostcheck  # tests/hostcheck.py, on pytest's path (pyproject.toml)
+from hostcheck import CRDS_SERVICES, SU_CRDS, as_root
+
 HOST = "mol-crds-server"
 CRDS = f"/crds/data1/{HOST}"
 IFS = "/ifs/crds/hst/ops"
@@ -17,21 +20,8 @@ def test_crds_user_and_group(host):
     assert "crdsoper" in host.user("alice").groups
 
 
-SU_CRDS = {"/bin/su - crds", "/usr/bin/su - crds"}
-CRDS_SERVICES = {f"/bin/systemctl {verb} crds-httpd memcached"
-                 for verb in ("start", "stop", "restart", "status")}
-
-
 def sudo_rules(host, user: str) -> list[tuple[str, bool, set[str]]]:
-    """(run-as, without password, commands) of each rule ``sudo -l -U user`` lists."""
-    out = host.run(f"sudo -l -U {user}").stdout
-    rules = []
-    for line in out.split("may run the following commands", 1)[-1].splitlines():
-        found = re.match(r"\s+\((\S+?)(?: : \S+)?\)\s+(NOPASSWD: )?(.+)$", line)
-        if found:
-            rules.append((found.group(1), bool(found.group(2)),
-                          set(found.group(3).strip().split(", "))))
-    return rules
+    return hostcheck.sudo_rules(host.run(f"sudo -l -U {user}").stdout)
 
 
 def test_sudoers(host):
@@ -40,16 +30,14 @@ def test_sudoers(host):
     # An operator (crdsoper) becomes crds, and is root only to run `su - crds`.
     alice = sudo_rules(host, "alice")
     assert any(who == "crds" and cmds == {"ALL"} for who, _, cmds in alice), alice
-    as_root = set().union(*[cmds for who, _, cmds in alice if who in ("root", "ALL")])
-    assert as_root and as_root <= SU_CRDS, alice
+    assert as_root(alice) and as_root(alice) <= SU_CRDS, alice
 
 
 def test_sudo_limits_crds_to_its_own_services(host):
     crds = sudo_rules(host, "crds")
-    as_root = [(nopasswd, cmds) for who, nopasswd, cmds in crds if who in ("root", "ALL")]
     # Without a password (crds has none): exactly its two services, nothing else as root.
-    assert set().union(*[c for nopw, c in as_root if nopw]) == CRDS_SERVICES, crds
-    assert set().union(*[c for _, c in as_root]) <= CRDS_SERVICES | SU_CRDS, crds
+    assert as_root(crds, nopasswd_only=True) == CRDS_SERVICES, crds
+    assert as_root(crds) <= CRDS_SERVICES | SU_CRDS, crds
     status = "/bin/systemctl status crds-httpd memcached"
     assert host.run(f"runuser -u crds -- sudo -n {status}").rc == 0
     # negative controls: any other unit, or a shell, is refused
