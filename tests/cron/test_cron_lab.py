@@ -95,14 +95,16 @@ def test_context_change_mails_once_with_both_attachments_and_never_twice_at_once
     try:
         # Another run holds the job's lock (as a run that started a moment before would):
         # this start exits at once, computes nothing and mails nothing.
-        podman("exec", "-d", f"{LAB}-tljwcrds", "flock", LOCK, "sleep", "120")
+        # flock -o: the lock is flock's own (its child sleeps without it), so killing flock
+        # by its exact name releases it; `pkill -f` would match this shell's own command.
+        podman("exec", "-d", f"{LAB}-tljwcrds", "flock", "-o", LOCK, "sleep", "120")
         on("tljwcrds", f"for i in $(seq 50); do flock -n {LOCK} true || exit 0; sleep 0.2; "
                        "done; exit 1")  # the holder has it
         held = invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")
         assert "already running" in held.stderr, held.stderr[-2000:]
         assert contexts("jwst-test")[0] == old  # old_context.txt untouched
         assert not [m for m in new_mails(before) if "datasets affected" in m["Subject"]]
-        on("tljwcrds", f"pkill -f 'flock {LOCK}'")
+        on("tljwcrds", "pkill -x flock")
 
         done = invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")
         assert "already running" not in done.stderr, done.stderr[-2000:]
@@ -122,7 +124,7 @@ def test_context_change_mails_once_with_both_attachments_and_never_twice_at_once
         assert len(ids.splitlines()) == int(match.group(3))
         assert contexts("jwst-test")[0] == new  # old_context.txt updated
     finally:
-        on("tljwcrds", f"pkill -f 'flock {LOCK}' || true")
+        on("tljwcrds", "pkill -x flock || true")
         # Leave jwst-test as the converge made it (its next run mails that change back).
         set_operational("jwst-test", old)
         invoke("cron.run", "--server", "jwst-test", "--job", "monitor_reprocessing")

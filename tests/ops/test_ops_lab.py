@@ -116,9 +116,10 @@ def test_upward_mirror_refused_and_nothing_changed(targets):
 class Poller:
     """Asks a server's normal port for get_server_info every 0.2 s, over verified TLS.
 
-    Only a refused connection or a timeout counts as "not answering"; any other failure
-    (a certificate that does not verify, an HTTP error, a reply that is not the server's)
-    is recorded and fails the test, so a wrong CA or URL cannot pass as "down"."""
+    Only "nothing answers" counts as down: a refused connection, a timeout, or a
+    connection httpd drops while it restarts (reset, closed without a reply). Any other
+    failure (a certificate that does not verify, an HTTP error, a reply that is not the
+    server's) is recorded and fails the test, so a wrong CA or URL cannot pass as down."""
 
     def __init__(self, address: str):
         self.address, self.answers, self.errors = address, [], []
@@ -147,12 +148,14 @@ class Poller:
 
 
 def is_down(exc: BaseException) -> bool:
-    """A refused connection or a timeout: nothing answers on that port."""
+    """Nothing answers on that port: refused, timed out, or dropped by a restarting httpd."""
+    import http.client
     import socket
     import urllib.error
 
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    return isinstance(reason, ConnectionRefusedError | TimeoutError | socket.timeout)
+    return isinstance(reason, ConnectionRefusedError | ConnectionResetError | TimeoutError
+                      | socket.timeout | http.client.RemoteDisconnected)
 
 
 def stream(proc: subprocess.Popen, until: int | None = None) -> tuple[dict[str, float], str]:
