@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import shutil
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -66,23 +64,6 @@ def sha1sum(path: str | os.PathLike) -> str:
     return utils.checksum(str(path))
 
 
-def check_mapping_text(path: Path) -> None:
-    """Raise StoreError unless the mapping at ``path`` parses and its sha1sum header is right."""
-    from crds.core import exceptions, rmap
-
-    text = path.read_text()
-    try:
-        with CRDS_LOCK:
-            rmap.Mapping.from_string(text, path.name, ignore_checksum=False)
-    except exceptions.ChecksumError as exc:
-        raise StoreError(
-            f"refusing {path.name}: {exc}; its header sha1sum must be the sha1 of its text "
-            "without the sha1sum line (fix it with `crds checksum <file>`)"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad mapping
-        raise StoreError(f"refusing {path.name}: not a valid CRDS mapping ({exc})") from None
-
-
 def mapping(name: str):
     """The loaded (and cached) crds Mapping called ``name`` from the store."""
     from crds.core import rmap
@@ -91,128 +72,105 @@ def mapping(name: str):
         return rmap.get_cached_mapping(name)
 
 
-def _header_value(header: dict, *keys: str) -> str:
-    for key in keys:
-        value = header.get(key)
-        if value not in (None, "", "UNDEFINED"):
-            return str(value)
-    return ""
-
-
-def describe_file(name: str) -> dict:
-    """Catalog fields that the crds library can read from a file already in the store."""
-    from crds.core import utils
-
-    obs = observatory()
-    path = path_of(name)
-    fields = {"instrument": "", "filekind": "", "description": "", "pedigree": "",
-              "useafter_date": "", "reference_file_type": ""}
-    try:
-        with CRDS_LOCK:
-            instrument, filekind = utils.get_file_properties(obs, name)
-        fields.update(instrument=instrument or "", filekind=filekind or "")
-    except Exception as exc:  # noqa: BLE001 - properties are best effort, recorded as unknown
-        log.info("no instrument/filekind for %s: %s", name, exc)
-    if kind_of(name) == "mapping":
-        mapping_obj = mapping(name)
-        fields["description"] = str(mapping_obj.header.get("description", ""))
-    else:
-        try:
-            from crds import data_file
-
-            with CRDS_LOCK:
-                header = data_file.get_header(str(path), observatory=obs)
-            fields["useafter_date"] = _header_value(header, "USEAFTER", "META.USEAFTER")
-            fields["pedigree"] = _header_value(header, "PEDIGREE", "META.PEDIGREE")
-            fields["description"] = _header_value(header, "DESCRIP", "META.DESCRIPTION")
-            fields["reference_file_type"] = _header_value(header, "REFTYPE", "META.REFTYPE",
-                                                          "FILETYPE")
-        except Exception as exc:  # noqa: BLE001
-            log.info("no header for %s: %s", name, exc)
-    return fields
-
-
-@dataclass
-class IngestReport:
-    added: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.skipped)} already catalogued, "
-                f"{len(self.refused)} refused")
-
-
-def _candidates(tree: Path) -> list[Path]:
-    """Mapping and reference files under a CRDS_PATH-like tree (any reference subdir mode)."""
-    obs = observatory()
-    found = []
-    for sub in ("mappings", "references"):
-        base = tree / sub / obs
-        if not base.is_dir():
-            continue
-        for dirpath, _dirs, files in os.walk(base, followlinks=False):
-            for fname in files:
-                path = Path(dirpath) / fname
-                if path.is_symlink() or fname.startswith("."):
-                    continue
-                if sub == "mappings" and not fname.endswith(MAPPING_EXTS):
-                    continue
-                found.append(path)
-    return sorted(found, key=lambda p: (kind_of(p.name) != "mapping", p.name))
-
-
-def ingest_tree(tree: str | os.PathLike, user: str = "crds", description: str = "") -> IngestReport:
-    """Copy every file of ``tree`` the catalog lacks into the store and catalogue it.
-
-    Idempotent: names already catalogued are skipped. Mappings whose sha1sum header is
-    wrong are refused (StoreError is not raised for them: they are reported).
-    """
-    from crds_server.interactive.models import AuditLog, File
-
-    tree = Path(tree)
-    if not (tree / "mappings").is_dir() and not (tree / "references").is_dir():
-        raise StoreError(
-            f"{tree} is not a CRDS cache tree: expected mappings/{observatory()}/ and/or "
-            f"references/{observatory()}/ under it"
-        )
-    ensure_layout()
-    report = IngestReport()
-    known = set(File.objects.values_list("name", flat=True))
-    for src in _candidates(tree):
-        name = src.name
-        if name in known:
-            report.skipped.append(name)
-            continue
-        kind = kind_of(name)
-        if kind == "mapping":
-            try:
-                check_mapping_text(src)
-            except StoreError as exc:
-                report.refused.append(str(exc))
-                continue
-        dest = path_of(name, kind)
-        if not dest.exists() or dest.stat().st_size != src.stat().st_size:
-            tmp = dest.with_name(f".{name}.ingest")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
-        sha1 = sha1sum(dest)
-        props = describe_file(name)
-        with transaction.atomic():
-            File.objects.create(
-                name=name, uploaded_as=name, observatory=observatory(), type=kind,
-                size=dest.stat().st_size, sha1sum=sha1, deliverer_user=user,
-                creator_name=user, comment=description, activation_date=timezone.now(),
-                **props,
-            )
-            AuditLog.objects.create(user=user, action="ingest", filename=name,
-                                    observatory=observatory(), details=f"from {src}")
-        known.add(name)
-        report.added.append(name)
-    return report
-
-
 # ---------------------------------------------------------------- contexts
+
+
+def _catalog_sizes() -> dict[str, tuple[str, int]]:
+    from crds_server.interactive.models import File
+
+    return {n: (t, size) for n, t, size in File.objects.values_list("name", "type", "size")}
+
+
+def _children(name: str, memo: dict) -> tuple[list[str], str | None]:
+    """What the stored mapping ``name`` names (crds parses it), or the reason it cannot."""
+    if name not in memo:
+        from crds.core import rmap
+
+        cls = {".pmap": rmap.PipelineContext, ".imap": rmap.InstrumentContext,
+               ".rmap": rmap.ReferenceMapping}[Path(name).suffix]
+        try:
+            with CRDS_LOCK:
+                loaded = cls.from_string(path_of(name, "mapping").read_text(), name,
+                                         ignore_checksum=False)
+                if isinstance(loaded, rmap.ReferenceMapping):
+                    kids = list(loaded.reference_names())
+                else:
+                    kids = sorted({str(v) for v in loaded.selector.values()
+                                   if not rmap.is_special_value(str(v))})
+            memo[name] = (kids, None)
+        except Exception as exc:  # noqa: BLE001 - any failure to load makes it unusable
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            memo[name] = ([], f"{type(exc).__name__}: {first[:200]}")
+    return memo[name]
+
+
+def context_problems(pmap: str, catalog: dict | None = None, memo: dict | None = None) -> dict:
+    """What keeps ``pmap``'s whole closure from being served: names the catalog lacks,
+    catalogued mappings absent from the store (or of another size), mappings the crds
+    library cannot load, and catalogued references absent from the store."""
+    catalog = _catalog_sizes() if catalog is None else catalog
+    memo = {} if memo is None else memo
+    out: dict[str, list] = {"uncatalogued": [], "absent": [], "unloadable": [],
+                            "references_absent": []}
+    seen: set[str] = set()
+    stack = [pmap]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        known = catalog.get(name)
+        if known is None:
+            out["uncatalogued"].append(name)
+            continue
+        kind, size = known
+        path = path_of(name, kind)
+        try:
+            present = path.stat().st_size == size
+        except OSError:
+            present = False
+        if kind == "reference":
+            if not present:
+                out["references_absent"].append(name)
+            continue
+        if not present:
+            out["absent"].append(name)
+            continue
+        kids, problem = _children(name, memo)
+        if problem:
+            out["unloadable"].append(f"{name} ({problem})")
+        stack.extend(kids)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def describe_problems(pmap: str, problems: dict, *, references: bool = True) -> str:
+    """One sentence per kind of problem, naming the first files of each."""
+    words = {"uncatalogued": "names files the catalog lacks",
+             "absent": "has catalogued mappings missing from the store (or of another size)",
+             "unloadable": "has mappings the crds library cannot load",
+             "references_absent": "has catalogued references missing from the store"}
+    parts = []
+    for key, what in words.items():
+        names = problems.get(key) or []
+        if names and (references or key != "references_absent"):
+            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+            parts.append(f"{what}: {', '.join(names[:10])}{more}")
+    return f"{pmap} " + "; ".join(parts)
+
+
+def check_context(pmap: str, *, force: bool = False) -> dict:
+    """Raise StoreError unless ``pmap``'s closure is complete; references absent from the
+    store are tolerated only with ``force`` (a dev server may link them from elsewhere)."""
+    problems = context_problems(pmap)
+    if any(problems[k] for k in ("uncatalogued", "absent", "unloadable")):
+        raise StoreError(describe_problems(pmap, problems, references=False)
+                         + ". Ingest or repair those files first; nothing was changed")
+    if problems["references_absent"] and not force:
+        raise StoreError(describe_problems(pmap, problems)
+                         + ". Put them in the store (or pass --force where they are linked "
+                         "in from elsewhere); nothing was changed")
+    return problems
+
 
 
 def default_contexts():
@@ -222,8 +180,9 @@ def default_contexts():
 
 
 def set_context(pmap: str, *, which: str, description: str = "", user: str = "crds",
-                date: datetime.datetime | None = None) -> None:
-    """Make ``pmap`` the operational (recording history) or edit context."""
+                date: datetime.datetime | None = None, force: bool = False) -> None:
+    """Make ``pmap`` the operational (recording history) or edit context: only a context
+    whose whole closure the store serves (check_context)."""
     from crds_server.interactive.models import AuditLog, ContextHistory, DefaultContext, File
 
     if which not in ("operational", "edit", "versions"):
@@ -235,7 +194,7 @@ def set_context(pmap: str, *, which: str, description: str = "", user: str = "cr
         raise StoreError(f"{pmap} is not in the catalog; ingest it first (manage.py ingest_cache)")
     if record.blacklisted or record.rejected:
         raise StoreError(f"{pmap} is marked bad; choose a clean context")
-    mapping(pmap)  # loads the whole closure: every file it names must be in the store
+    check_context(pmap, force=force)
     with transaction.atomic():
         defaults, _ = DefaultContext.objects.get_or_create(observatory=observatory())
         setattr(defaults, which, pmap)
@@ -318,7 +277,33 @@ def check_store(verify_sha1: bool = True) -> dict:
                 if entry.is_file() and not entry.name.startswith(".") and (
                         entry.name not in catalogued):
                     problems["orphans"].append(f"{sub}/{observatory()}/{entry.name}")
-    return {"files": len(catalogued), "ok": not any(problems.values()), **problems}
+    broken, lacking = _check_contexts()
+    defaults = default_contexts()
+    current = {k: getattr(defaults, k) for k in ("operational", "edit")} if defaults else {}
+    return {"files": len(catalogued), "ok": not any(problems.values()) and not broken,
+            **problems, "broken_contexts": broken, "contexts_lacking_references": lacking,
+            "defaults": current}
+
+
+def _check_contexts() -> tuple[dict[str, str], dict[str, int]]:
+    """Every context of the history and the current defaults: the broken ones (with what
+    is wrong) and those whose references the store lacks (how many)."""
+    from crds_server.interactive.models import ContextHistory
+
+    names = set(ContextHistory.objects.filter(observatory=observatory())
+                .values_list("context", flat=True))
+    defaults = default_contexts()
+    if defaults:
+        names |= {n for n in (defaults.operational, defaults.edit, defaults.versions) if n}
+    catalog, memo = _catalog_sizes(), {}
+    broken, lacking = {}, {}
+    for pmap in sorted(names):
+        problems = context_problems(pmap, catalog, memo)
+        if any(problems[k] for k in ("uncatalogued", "absent", "unloadable")):
+            broken[pmap] = describe_problems(pmap, problems, references=False)
+        elif problems["references_absent"]:
+            lacking[pmap] = len(problems["references_absent"])
+    return broken, lacking
 
 
 # ---------------------------------------------------------------- server facts

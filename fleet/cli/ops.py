@@ -364,6 +364,10 @@ def check(c, server, no_sha1=False, json=False, inventory=None):
         for kind in ("missing", "size_mismatch", "sha1_mismatch", "orphans"):
             if report[kind]:
                 print(f"  {kind} ({len(report[kind])}): {', '.join(report[kind][:50])}")
+        for why in report.get("broken_contexts", {}).values():
+            print(f"  broken context: {why}")
+        for pmap, count in report.get("contexts_lacking_references", {}).items():
+            print(f"  context {pmap}: {count} references not in the file cache")
     if not report["ok"]:
         raise Exit(code=1)
 

@@ -197,6 +197,12 @@ class Mirror:
         problems = {k: store[k] for k in ("missing", "size_mismatch", "orphans") if store[k]}
         if self.restore:
             problems.pop("missing", None)
+        # The contexts it will serve must be whole (their mappings all there and loadable).
+        broken = {which: store["broken_contexts"][pmap]
+                  for which, pmap in store.get("defaults", {}).items()
+                  if pmap in store.get("broken_contexts", {})}
+        if broken:
+            problems["broken_contexts"] = [f"{which}: {why}" for which, why in broken.items()]
         if problems:
             raise OpsError(f"{self.dst.name}'s catalog and file cache still disagree: "
                            f"{ {k: v[:10] for k, v in problems.items()} }; it stays on its "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 
 from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
@@ -52,6 +53,20 @@ def jsonrpc(request, path=""):
         raise  # the middleware answers 503
     except Exception as exc:  # noqa: BLE001 - never a 500 for a client's request
         log.exception("JSON-RPC %s failed", str(method)[:80])
-        text = html.escape(f"{type(exc).__name__}: {exc}"[:2000], quote=False)
-        return _answer(rpc_id, error=f"{method} failed: {text}")
+        return _answer(rpc_id, error=failure(method, message.get("params"), exc))
     return _answer(rpc_id, result=result)
+
+
+PATH_RE = re.compile(r"(?:[A-Za-z]:)?(?:/[^\s'\"/:,()\[\]]+)+/([^\s'\"/:,()\[\]]+)")
+
+
+def failure(method, params, exc: BaseException) -> str:
+    """What the caller learns of a failure: the method, what it asked about, the error's
+    first line with every file system path cut down to the file's own name. Never the
+    server's paths, never a stack (those are in the server's log)."""
+    asked = ""
+    if isinstance(params, list) and params and isinstance(params[0], str):
+        asked = f" for {params[0][:80]!r}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    text = PATH_RE.sub(r"\1", f"{type(exc).__name__}: {first}")[:300]
+    return f"{str(method)[:80]} failed{asked}: {html.escape(text, quote=False)}"

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from crds_server import store
+from crds_server import ingest, store
 from crds_server.interactive.models import ContextHistory
 
 
@@ -35,10 +35,11 @@ class Command(BaseCommand):
             dest.mkdir(parents=True)
             manifest = generate(obs, str(dest))
         try:
-            report = store.ingest_tree(dest, user="seed_demo", description="demo seed")
+            report = ingest.ingest_tree(dest, user="seed_demo", description="demo seed")
             self.stdout.write(f"ingest: {report.summary()}")
             if report.refused:
-                raise CommandError("seed files refused: " + "; ".join(report.refused))
+                raise CommandError("seed files refused: " + "; ".join(
+                    f"{name}: {why}" for name, why in sorted(report.refused.items())))
             for date, pmap, description in manifest["history"]:
                 when = timezone.make_aware(
                     datetime.datetime.fromisoformat(date.replace("T", " ")), datetime.UTC)
