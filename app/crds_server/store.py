@@ -104,43 +104,49 @@ def _children(name: str, memo: dict) -> tuple[list[str], str | None]:
     return memo[name]
 
 
+PROBLEM_KINDS = ("uncatalogued", "absent", "unloadable", "references_absent")
+
+
 def context_problems(pmap: str, catalog: dict | None = None, memo: dict | None = None) -> dict:
     """What keeps ``pmap``'s whole closure from being served: names the catalog lacks,
     catalogued mappings absent from the store (or of another size), mappings the crds
-    library cannot load, and catalogued references absent from the store."""
+    library cannot load, and catalogued references absent from the store.
+
+    ``memo`` carries each mapping's answer to the next context checked with it (contexts
+    share nearly all their mappings, so checking a whole history costs about one)."""
     catalog = _catalog_sizes() if catalog is None else catalog
     memo = {} if memo is None else memo
-    out: dict[str, list] = {"uncatalogued": [], "absent": [], "unloadable": [],
-                            "references_absent": []}
-    seen: set[str] = set()
-    stack = [pmap]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        known = catalog.get(name)
-        if known is None:
-            out["uncatalogued"].append(name)
-            continue
+    return {k: sorted(v) for k, v in _subtree(pmap, catalog, memo).items()}
+
+
+def _subtree(name: str, catalog: dict, memo: dict) -> dict[str, frozenset]:
+    key = ("subtree", name)
+    if key in memo:
+        return memo[key]
+    found: dict[str, set] = {k: set() for k in PROBLEM_KINDS}
+    known = catalog.get(name)
+    if known is None:
+        found["uncatalogued"].add(name)
+    else:
         kind, size = known
-        path = path_of(name, kind)
         try:
-            present = path.stat().st_size == size
+            present = path_of(name, kind).stat().st_size == size
         except OSError:
             present = False
         if kind == "reference":
             if not present:
-                out["references_absent"].append(name)
-            continue
-        if not present:
-            out["absent"].append(name)
-            continue
-        kids, problem = _children(name, memo)
-        if problem:
-            out["unloadable"].append(f"{name} ({problem})")
-        stack.extend(kids)
-    return {k: sorted(v) for k, v in out.items()}
+                found["references_absent"].add(name)
+        elif not present:
+            found["absent"].add(name)
+        else:
+            kids, problem = _children(name, memo)
+            if problem:
+                found["unloadable"].add(f"{name} ({problem})")
+            for kid in kids:
+                for k, names in _subtree(kid, catalog, memo).items():
+                    found[k] |= names
+    memo[key] = {k: frozenset(v) for k, v in found.items()}
+    return memo[key]
 
 
 def describe_problems(pmap: str, problems: dict, *, references: bool = True) -> str:

@@ -407,6 +407,49 @@ def cmd_remove(a: dict) -> dict:
     return {"removed": gone}
 
 
+def cmd_adopt(a: dict) -> dict:
+    """Move files streamed into the staging folder (paths relative to the file cache,
+    ``references/<obs>/<name>``) into the cache, each only if its size and sha1 are the
+    catalog's (read from this server's database); report the others by name."""
+    staging, cache = Path(a["staging"]), Path(a["file_cache"])
+    refused: dict[str, str] = {}
+    rels: dict[str, str] = {}  # name -> relative path; only plain names reach the SQL
+    for rel in a["names"]:
+        if re.fullmatch(r"(mappings|references)/[a-z]{2,9}/[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}",
+                        rel):
+            rels[rel.rsplit("/", 1)[1]] = rel
+        else:
+            refused[rel] = "not a file of the cache"
+    want: dict[str, tuple[int, str]] = {}
+    names = sorted(rels)
+    for n in range(0, len(names), 500):
+        batch = ",".join(f"'{x}'" for x in names[n:n + 500])
+        sql = f"SELECT name, size, sha1sum FROM interactive_file WHERE name IN ({batch})"  # noqa: S608
+        for line in mysql(a["my_cnf"], sql).splitlines():
+            name, size, sha1 = line.split("\t")
+            want[name] = (int(size), sha1)
+    adopted = 0
+    for name, rel in rels.items():
+        path, target = staging / rel, cache / rel
+        if name not in want:
+            refused[name] = "not in the catalog"
+        elif not path.is_file():
+            refused[name] = "not received (the source lacks it)"
+        elif path.stat().st_size != want[name][0]:
+            refused[name] = f"{path.stat().st_size} bytes, the catalog says {want[name][0]}"
+        elif sha1sum(path) != want[name][1]:
+            refused[name] = "its sha1 is not the catalog's"
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            if os.geteuid() == 0:
+                shutil.chown(target, a["owner"], a["group"])
+            os.chmod(target, 0o640)
+            adopted += 1
+    shutil.rmtree(staging, ignore_errors=True)
+    return {"adopted": adopted, "refused": refused}
+
+
 def cmd_state(a: dict) -> dict:
     """Read, write or clear the operation state file on the server."""
     path = Path(a["path"])

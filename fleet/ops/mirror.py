@@ -22,14 +22,15 @@ from collections.abc import Callable
 
 from fleet.ops.agent import MAPPING_EXT
 from fleet.ops.core import OpsError, Plan, stamp
+from fleet.ops.remote import stream
 from fleet.ops.service import Target
 from fleet.policy import check_mirror
 
-SYNC_BATCH = 400
 
-
-def sync_command(src: Target, dst: Target, names: list[str]) -> tuple[str, dict]:
-    """The crds client on dst: fetch ``names`` from src's server into dst's cache.
+def client_check_command(src: Target, dst: Target, context: str) -> tuple[str, dict]:
+    """The real crds client on dst, checking dst's cache for ``context`` against src's
+    server: every file there, of the catalogued size and state (and fetching any that is
+    not, which a consistent mirror never needs).
 
     ``python -m crds.sync`` is what the ``crds sync`` wrapper script runs in a second
     interpreter after importing crds itself; calling the module saves that start-up.
@@ -38,8 +39,8 @@ def sync_command(src: Target, dst: Target, names: list[str]) -> tuple[str, dict]
            "CRDS_PATH": dst.paths.file_cache, "CRDS_OBSERVATORY": dst.paths.observatory,
            "REQUESTS_CA_BUNDLE": dst.paths.ca_cert, "SSL_CERT_FILE": dst.paths.ca_cert,
            "CRDS_MODE": "remote", "PATH": f"{dst.paths.stack}/bin:/usr/bin:/bin"}
-    cmd = (f"umask 027 && {dst.paths.stack}/bin/python -m crds.sync --check-files "
-           "--check-sha1sum --repair-files --files " + " ".join(shlex.quote(n) for n in names))
+    cmd = (f"umask 027 && {dst.paths.stack}/bin/python -m crds.sync --contexts "
+           f"{shlex.quote(context)} --fetch-references --check-files")
     return cmd, env
 
 
@@ -166,19 +167,54 @@ class Mirror:
             self.echo(f"          {len(want)} catalogued files are not in the cache and a "
                       "restore has no other server to fetch them from (reported)")
             return {"synced": 0}
-        for n in range(0, len(want), SYNC_BATCH):
-            batch = want[n:n + SYNC_BATCH]
-            self.echo(f"          crds sync on {self.dst.name} from {self.src.paths.fqdn}: "
-                      f"{n + len(batch)}/{len(want)}")
-            cmd, env = sync_command(self.src, self.dst, batch)
-            result = self.dst.remote.sh(cmd, user=self.dst.paths.crds_user, env=env, check=False)
-            output = result.stdout + result.stderr
-            if result.exited != 0 or " 0 errors" not in output:
-                raise OpsError(f"crds sync on {self.dst.name} from {self.src.name} failed "
-                               f"({result.exited}); {self.dst.name} stays on its backup port, "
-                               f"rerun to resume:\n{output.strip()[-1500:]}")
+        moved = self.transfer(want)
         self.report["synced"] = want
-        return {"synced": len(want)}
+        self.client_check()
+        return {"synced": moved}
+
+    def transfer(self, names: list[str]) -> int:
+        """The files dst lacks, streamed from src's cache (tar over the two SSH connections,
+        through this machine), then taken into dst's cache one by one, each only with the
+        size and sha1 of dst's catalog (src's, restored a step before)."""
+        d, s = self.dst.paths, self.src.paths
+        rels = [cache_path(self.dst, n) for n in names]
+        incoming = f"{d.staging}/incoming"
+        self.echo(f"          streaming {len(rels)} files {s.name} -> {d.name}")
+        t0 = time.monotonic()
+        carried = stream(
+            self.src.remote, f"cd {shlex.quote(s.file_cache)} && while IFS= read -r f; do "
+            "[ -f \"$f\" ] && printf '%s\\n' \"$f\"; done | tar -cf - --no-recursion -T -",
+            self.dst.remote, f"rm -rf {shlex.quote(incoming)} && mkdir -p {shlex.quote(incoming)}"
+            f" && tar -xf - --no-same-owner -C {shlex.quote(incoming)}",
+            src_input=("\n".join(rels) + "\n").encode())
+        out = self.dst.agent("adopt", staging=incoming, names=rels, my_cnf=d.my_cnf,
+                             file_cache=d.file_cache, owner=d.crds_user, group=d.crds_group)
+        self.echo(f"          {out['adopted']} files ({carried} bytes) in "
+                  f"{time.monotonic() - t0:.1f}s, each sha1 checked against the catalog")
+        if out["refused"]:
+            names = sorted(out["refused"])
+            raise OpsError(f"{len(names)} files from {s.name} could not be taken in: "
+                           + "; ".join(f"{n}: {out['refused'][n]}" for n in names[:10])
+                           + f". {d.name} stays on its backup port; fix {s.name}'s copies "
+                           "(`invoke check`), then rerun to resume")
+        return out["adopted"]
+
+    def client_check(self) -> None:
+        """The real crds client checks dst's operational context against src's server."""
+        info = self.dst.check_store(sha1=False).get("defaults") or {}
+        context = info.get("operational")
+        if not context:
+            return
+        t0 = time.monotonic()
+        cmd, env = client_check_command(self.src, self.dst, context)
+        result = self.dst.remote.sh(cmd, user=self.dst.paths.crds_user, env=env, check=False)
+        output = result.stdout + result.stderr
+        if result.exited != 0 or " 0 errors" not in output:
+            raise OpsError(f"crds sync --check-files of {context} on {self.dst.name} against "
+                           f"{self.src.name} failed ({result.exited}); {self.dst.name} stays "
+                           f"on its backup port, rerun to resume:\n{output.strip()[-1500:]}")
+        self.echo(f"          crds sync --check-files of {context}: 0 errors "
+                  f"({time.monotonic() - t0:.1f}s)")
 
     def step_relink(self):
         out = self.dst.agent("relink_deliveries", **self._common())

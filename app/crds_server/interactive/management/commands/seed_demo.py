@@ -35,7 +35,8 @@ class Command(BaseCommand):
             dest.mkdir(parents=True)
             manifest = generate(obs, str(dest))
         try:
-            report = ingest.ingest_tree(dest, user="seed_demo", description="demo seed")
+            report = ingest.ingest_tree(dest, user="seed_demo", description="demo seed",
+                                        read_headers=True)
             self.stdout.write(f"ingest: {report.summary()}")
             if report.refused:
                 raise CommandError("seed files refused: " + "; ".join(
