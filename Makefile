@@ -119,7 +119,8 @@ lint: venv  ## yamllint, ansible-lint (production profile), ruff
 # cannot empty or change them; `make test TEST_PATHS=...` on the command line still can),
 # and an empty one is refused. pytest's exit code 5 (nothing collected) is a failure; under
 # CI=true a skipped test is one too (tests/conftest.py); every test has a timeout.
-TEST_PATHS := tests/unit tests/test_inventory.py tests/app tests/lab tests/roles tests/ops tests/cron
+TEST_PATHS := tests/unit tests/test_inventory.py tests/app tests/lab tests/roles tests/ops tests/cron \
+	tests/scale
 PYTEST_ARGS :=
 test: venv lint images  ## install what the tests need and pass them
 	$(if $(strip $(TEST_PATHS)),,$(error TEST_PATHS is empty: nothing would be tested))

@@ -178,7 +178,7 @@ class Mirror:
         size and sha1 of dst's catalog (src's, restored a step before)."""
         d, s = self.dst.paths, self.src.paths
         rels = [cache_path(self.dst, n) for n in names]
-        incoming = f"{d.staging}/incoming"
+        incoming = f"{d.file_cache}/.mirror-incoming"  # the cache's file system: a rename
         self.echo(f"          streaming {len(rels)} files {s.name} -> {d.name}")
         t0 = time.monotonic()
         carried = stream(
@@ -274,12 +274,14 @@ class Mirror:
                  f"{d.server_files}/{{catalogs,deliveries}}, {d.file_cache}/{{mappings,config}}"
                  f"/{d.observatory}\nquarantine: {d.server_dir}/quarantine/<stamp>/")
         plan.add(("list catalogued files the cache lacks (restore: report them)" if self.restore
-                  else f"fetch the references {d.name} lacks from {s.name} with the crds client"),
+                  else f"bring the files {d.name} lacks from {s.name}; the crds client checks"),
                  self.step_sync,
                  "" if self.restore else
-                 f"on {d.name} as {d.crds_user}: CRDS_SERVER_URL=https://{s.fqdn}:{s.port} "
-                 f"CRDS_PATH={d.file_cache} python -m crds.sync (crds sync) --check-files "
-                 "--check-sha1sum --repair-files --files <missing>")
+                 f"tar of the missing files over ssh {s.name} -> {d.name} (staging), each "
+                 f"taken in with the catalog's size and sha1; then on {d.name} as "
+                 f"{d.crds_user}: CRDS_SERVER_URL=https://{s.fqdn}:{s.port} "
+                 f"CRDS_PATH={d.file_cache} python -m crds.sync (crds sync) --contexts "
+                 "<operational> --fetch-references --check-files")
         plan.add("hard-link delivered references to their cache copy", self.step_relink)
         plan.add("check the store; orphans to quarantine", self.step_orphans,
                  "manage.py check_store --json --no-sha1")

@@ -147,6 +147,8 @@ def stream(src: Remote, src_script: str, dst: Remote, dst_script: str, *,
 
     def channel(remote: Remote, script: str, user: str):
         who = "" if user == "root" else f"-u {shlex.quote(user)} "
+        if not remote.conn.is_connected:
+            remote.conn.open()
         chan = remote.conn.client.get_transport().open_session()
         chan.exec_command(f"sudo -n -H {who}bash -c {shlex.quote(script)}")
         return chan
