@@ -90,7 +90,7 @@ def test_a_catalog_the_size_of_hst_ops(servers):
 
 
 def _run(servers, tree: str, figures: dict) -> None:
-    big, small = servers[BIG], servers[SMALL]
+    big = servers[BIG]
     secs, _ = timed(inv, "manage", "--server", BIG, "--", "seed_scale", tree)
     figures["generate_s"] = round(secs, 1)
     manifest = json.loads(big.remote.sh(f"cat {tree}/scale.json").stdout)
