@@ -48,9 +48,11 @@ def _date(n: int) -> str:
 
 
 def generate(dest: str | os.PathLike, *, mappings: int = 2300, references: int = 150_000,
-             current: int = 20_000, progress: Callable[[str], None] | None = None) -> dict:
+             current: int = 20_000, first_serial: int = 1000,
+             progress: Callable[[str], None] | None = None) -> dict:
     """Write the tree under ``dest`` (CRDS_PATH layout, flat references) and its
-    manifest ``dest/scale.json``; return the manifest."""
+    manifest ``dest/scale.json``; return the manifest. Mapping serials start after
+    ``first_serial`` (above the demo seed's, so the two can share a catalog)."""
     dest = Path(dest)
     maps, refs = dest / "mappings" / "hst", dest / "references" / "hst"
     maps.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,7 @@ def generate(dest: str | os.PathLike, *, mappings: int = 2300, references: int =
     serial: dict[str, int] = {}
 
     def name_of(stem: str, ext: str) -> str:
-        serial[stem] = serial.get(stem, 0) + 1
+        serial[stem] = serial.get(stem, first_serial) + 1
         return f"{stem}_{serial[stem]:04d}.{ext}"
 
     # Each rmap's rows: one match (every parkey N/A) with its references by useafter.
