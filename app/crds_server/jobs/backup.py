@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -30,6 +30,12 @@ def host_dir(cfg: SiteConfig) -> Path:
     return Path(cfg.paths.crds) / "CRDS_server" / "host"
 
 
+def stamp(now: datetime | None = None) -> str:
+    """A backup's stamp: the time in UTC, as every backup and every reader of one takes it
+    (the server's own time zone never enters it)."""
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+
+
 def backup(cfg: SiteConfig, log: logging.Logger, args_file: Path | None = None,
            agent: Path | None = None) -> dict:
     args_file = args_file or host_dir(cfg) / "backup.json"
@@ -39,7 +45,7 @@ def backup(cfg: SiteConfig, log: logging.Logger, args_file: Path | None = None,
             raise JobFailed(f"{path} is missing: install the crontab with the roles "
                             "(crds_server cron tasks)")
     args = json.loads(args_file.read_text())
-    args["stamp"] = datetime.now().strftime("%Y%m%dT%H%M%S")
+    args["stamp"] = stamp()
     try:
         out = load_agent(agent).COMMANDS["backup"](args)
     except Exception as exc:  # the agent's AgentError, OSError, a failed mysqldump...
