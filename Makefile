@@ -155,10 +155,10 @@ nightly: images  ## the nightly job on the lab: up, converge, seed, nightly per 
 	$(BIN)/invoke lab.up
 	$(BIN)/ansible-playbook site.yml -i inventories/lab
 	@for s in $(NIGHTLY_SERVERS); do \
-		$(BIN)/invoke manage --server $$s -- seed_demo >/dev/null || exit $$?; \
+		$(BIN)/invoke manage --server $$s --yes -- seed_demo >/dev/null || exit $$?; \
 	done
 	@failed=""; for s in $(NIGHTLY_SERVERS); do \
-		echo "== nightly $$s"; $(BIN)/invoke nightly --server $$s || failed="$$failed $$s"; \
+		echo "== nightly $$s"; $(BIN)/invoke nightly --server $$s --yes || failed="$$failed $$s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "nightly FAILED on:$$failed (cron tests not run)" >&2; exit 1; fi
 	$(BIN)/pytest -q tests/cron
