@@ -113,21 +113,30 @@ lint: venv  ## yamllint, ansible-lint (production profile), ruff
 
 .PHONY: test
 # The suite in the order that keeps each stage's state meaningful: no-lab tests, the app
-# under mod_wsgi with the real client, the lab tool's own throw-away lab, then the session's
-# converged lab fleet (roles acceptance first, then ops and cron, which change servers),
-# then the role scenarios. The lists are the Makefile's own (`:=`, so the environment
-# cannot empty or change them; `make test TEST_PATHS=...` on the command line still can),
-# and an empty one is refused. pytest's exit code 5 (nothing collected) is a failure; under
-# CI=true a skipped test is one too (tests/conftest.py); every test has a timeout.
+# under mod_wsgi with the real client, the lab tool's own throw-away labs, then the
+# session's converged lab fleet (roles acceptance first, then ops and cron, which change
+# servers, then the scale test). The role scenarios run beside pytest, from the start:
+# their containers are their own, and the lab tests spend most of their time waiting on
+# the stand-ins, so the two share the cores well (their output: .cache/molecule/).
+# The lists are the Makefile's own (`:=`, so the environment cannot empty or change them;
+# `make test TEST_PATHS=...` on the command line still can), and an empty one is refused.
+# pytest's exit code 5 (nothing collected) is a failure; under CI=true a skipped test is
+# one too (tests/conftest.py); every test has a timeout.
 TEST_PATHS := tests/unit tests/test_inventory.py tests/app tests/lab tests/roles tests/ops tests/cron \
 	tests/scale
 PYTEST_ARGS :=
 test: venv lint images  ## install what the tests need and pass them
 	$(if $(strip $(TEST_PATHS)),,$(error TEST_PATHS is empty: nothing would be tested))
 	$(if $(strip $(TEST_MOLECULE_SCENARIOS)),,$(error TEST_MOLECULE_SCENARIOS is empty))
-	@CRDS_TEST_LAB_CONVERGED= $(BIN)/pytest $(PYTEST_ARGS) $(TEST_PATHS) || { rc=$$?; \
-		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$rc; }
-	bin/molecule-test $(TEST_MOLECULE_SCENARIOS)
+	@mkdir -p $(CACHE)/molecule; log=$(CACHE)/molecule/make-test.log; \
+	bin/molecule-test $(TEST_MOLECULE_SCENARIOS) > $$log 2>&1 & mol=$$!; \
+	echo "role scenarios ($(TEST_MOLECULE_SCENARIOS)) run beside pytest: $$log"; \
+	rc=0; CRDS_TEST_LAB_CONVERGED= $(BIN)/pytest $(PYTEST_ARGS) $(TEST_PATHS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
+	mrc=0; wait $$mol || mrc=$$?; \
+	grep -a "molecule scenario" $$log || true; \
+	if [ $$mrc -ne 0 ]; then tail -n 150 $$log; echo "role scenarios FAILED" >&2; fi; \
+	[ $$rc -eq 0 ] && [ $$mrc -eq 0 ]
 
 .PHONY: molecule-nightly
 molecule-nightly: images  ## the role scenarios make test leaves to the nightly workflow
@@ -155,10 +164,10 @@ nightly: images  ## the nightly job on the lab: up, converge, seed, nightly per 
 	$(BIN)/invoke lab.up
 	$(BIN)/ansible-playbook site.yml -i inventories/lab
 	@for s in $(NIGHTLY_SERVERS); do \
-		$(BIN)/invoke manage --server $$s -- seed_demo >/dev/null || exit $$?; \
+		$(BIN)/invoke manage --server $$s --yes -- seed_demo >/dev/null || exit $$?; \
 	done
 	@failed=""; for s in $(NIGHTLY_SERVERS); do \
-		echo "== nightly $$s"; $(BIN)/invoke nightly --server $$s || failed="$$failed $$s"; \
+		echo "== nightly $$s"; $(BIN)/invoke nightly --server $$s --yes || failed="$$failed $$s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "nightly FAILED on:$$failed (cron tests not run)" >&2; exit 1; fi
 	$(BIN)/pytest -q tests/cron

@@ -5,6 +5,7 @@ person gets instead of a traceback."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import invoke
@@ -32,11 +33,31 @@ HELP = {
 FAILURES = (OpsError, RemoteError, OSError)
 
 
-def helps(**own: str) -> dict[str, str]:
-    """A task's help: the shared flags' texts, plus its own (which may not redefine them)."""
-    clash = set(own) & set(HELP) - {"server"}
+def set_verbose(on: bool) -> None:
+    """--verbose for everything the task runs (fleet.ops.core reads it)."""
+    if on:
+        os.environ["CRDS_VERBOSE"] = "1"
+
+
+def command(_name: str | None = None, _iterable: list[str] | None = None, **own: str):
+    """``@command(flag="help", ...)``: a task whose shared flags (HELP) get their shared
+    help, and its own flags the help given here (a shared flag's help is not redefined).
+    ``_name`` and ``_iterable`` are invoke's task name and iterable flags."""
+    import inspect
+
+    clash = set(own) & (set(HELP) - {"server"})
     assert not clash, f"shared flags keep their shared help: {clash}"
-    return {**HELP, **own}
+
+    def wrap(fn):
+        params = inspect.signature(fn).parameters
+        text = {k: v for k, v in HELP.items() if k in params}
+        text.update(own)
+        extra = {"name": _name} if _name else {}
+        if _iterable:
+            extra["iterable"] = _iterable
+        return task(help=text, **extra)(fn)
+
+    return wrap
 
 
 def check_venv() -> None:
@@ -94,3 +115,50 @@ def remainder() -> list[str]:
     """The words after `--` on the command line (invoke keeps them out of task args)."""
     argv = sys.argv
     return argv[argv.index("--") + 1:] if "--" in argv else []
+
+
+def select(inv: Inventory, pattern: str | None) -> list:
+    """The Apache servers a read-only task looks at: every one, one by short name or
+    hostname, or those of a group or an Ansible pattern (`hst_test`, `'jwst:&dev'`)."""
+    import subprocess
+
+    servers = [h for h in inv.servers() if h.is_server]
+    if not pattern:
+        return servers
+    try:
+        return [inv.server(pattern)]
+    except UnknownServer:
+        pass
+    argv = [str(VENV_BIN / "ansible"), pattern, "--list-hosts"]
+    for source in inv.sources:
+        argv += ["-i", str(source)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    named = {ln.strip() for ln in done.stdout.splitlines()[1:] if ln.strip()}
+    chosen = [h for h in servers if h.hostname in named]
+    if not chosen:
+        groups = ", ".join(sorted(g for g in inv.groups if "_" in g or g in (
+            "hst", "jwst", "ops", "test", "dev", "bit", "cit")))
+        raise Exit(f"--server {pattern!r} names no server: give a short name "
+                   f"({', '.join(h.name for h in servers)}), a group ({groups}) or an Ansible "
+                   "pattern such as 'jwst:&dev'", code=2)
+    return chosen
+
+
+def each(hosts: list, work, timeout: float, what: str = "answer") -> list:
+    """``work(host)`` for every host at once; a host that takes longer than ``timeout``
+    seconds gets {"name": ..., "error": ...} instead (and does not hold the others up)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as Late
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(hosts), 12)))
+    futures = [(h, pool.submit(work, h)) for h in hosts]
+    out = []
+    for host, future in futures:
+        try:
+            out.append(future.result(timeout=timeout))
+        except Late:
+            out.append({"name": host.name, "error": f"no {what} within {timeout:.0f}s"})
+        except Exception as exc:  # noqa: BLE001 - one server's failure is its row's
+            out.append({"name": host.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+    pool.shutdown(wait=False, cancel_futures=True)
+    return out

@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 
-from fleet.cli.ops import FAILURES, INV_HELP, load_inventory, target
-from fleet.ops.core import echo_err
+from fleet.cli.common import (
+    FAILURES,
+    command,
+    confirm_or_exit,
+    load_inventory,
+    set_verbose,
+    target,
+)
+from fleet.ops.core import ansible_failure, echo_err, run_ansible
 from fleet.ops.deploy import current_release
 from fleet.ops.service import Target
 from fleet.ops.service import runtests as run_selftests
@@ -51,9 +57,8 @@ def rebuild_stack(t: Target, tag: str, extra: dict | None = None) -> tuple[bool,
             "-l", t.host.hostname, "-e", json.dumps({"nightly_tag": tag, **(extra or {})})]
     for source in t.inventory_spec.split(","):
         argv += ["-i", source]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
-    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
-    return done.returncode == 0, tail
+    done = run_ansible(argv)
+    return done.returncode == 0, ansible_failure(done.stdout + done.stderr)
 
 
 def mail_failure(t: Target, subject: str, body: str) -> None:
@@ -66,11 +71,19 @@ def mail_failure(t: Target, subject: str, body: str) -> None:
                 user=t.paths.crds_user, env=t.paths.django_env, stdin=body)
 
 
-@task(name="run", help={"server": "short name, e.g. jwst-test",
-                        "job": f"one of {', '.join(JOBS)}", "inventory": INV_HELP})
-def run(c, server, job, inventory=None):
+@command(_name="run", job=f"one of {', '.join(JOBS)}")
+def run(c, server, job, yes=False, dry_run=False, inventory=None):
     """Run one cron job now, as cron would (lock, log, failure mail, exit status)."""
     t = target(server, inventory)
+    if job not in JOBS:
+        raise Exit(f"unknown job {job!r}; jobs: {', '.join(JOBS)}", code=2)
+    if dry_run:
+        print(f"plan: run {JOBS[job]} on {t.name} as {t.paths.crds_user}, as its crontab "
+              "does (~/.setenv, one run at a time, a mail to MAILTO on failure)")
+        print("dry run: nothing changed")
+        return
+    if t.paths.use == "ops":
+        confirm_or_exit(f"run the {job} job on the ops server {t.name} now?", yes)
     try:
         result = run_job(t, job)
     except FAILURES as exc:
@@ -84,21 +97,37 @@ def run(c, server, job, inventory=None):
                    code=result.exited)
 
 
-@task(help={"server": "short name, e.g. jwst-dev", "no_rebuild": "diagnostics only (dev and test "
-            "servers rebuild by default)", "tests": "run the self-tests on the backup port after a "
-            "rebuild (default on)", "requirement": "override a pinned requirement for the "
-            "rebuild, e.g. numpy==2.4.6 (repeatable)", "diagnostics": "run the diagnostics "
-            "afterwards (default on; the workstation's schedule leaves them to the server's "
-            "03:05 cron)", "inventory": INV_HELP},
-      iterable=["requirement"])
+@command(
+    no_rebuild="diagnostics only (dev and test servers rebuild by default)",
+    tests="run the self-tests on the backup port after a rebuild (default on)",
+    requirement="override a pinned requirement for the rebuild, e.g. numpy==2.4.6 (repeatable)",
+    diagnostics="run the diagnostics afterwards (default on; the workstation's schedule "
+                "leaves them to the server's 03:05 cron)",
+    _iterable=["requirement"])
 def nightly(c, server, no_rebuild=False, tests=True, requirement=None, diagnostics=True,
-            inventory=None):
+            yes=False, dry_run=False, verbose=False, inventory=None):
     """The nightly job by hand: dev/test: rebuild the stack into a new folder, reinstall,
     restart, self-tests on the backup port; every server: diagnostics mailed to MAILTO."""
+    set_verbose(verbose)
     t = target(server, inventory)
     use = t.paths.use
     frozen = bool(t.host.var("crds_frozen", False))
     do_rebuild = use in REBUILT and not frozen and not no_rebuild
+    if dry_run or not yes:
+        steps = ([f"rebuild the stack into a new folder (cron/nightly_rebuild.yml), switch "
+                  f"{t.name} to it, health check; the previous stack comes back on failure"]
+                 if do_rebuild else [f"no rebuild ({use}{', frozen' if frozen else ''})"])
+        if do_rebuild and tests:
+            steps.append(f"self-tests on the backup port {t.paths.backup_port}, then back on "
+                         f"{t.paths.port}")
+        if diagnostics:
+            steps.append("the diagnostics (nightly.cron.job), mailed to MAILTO")
+        print(f"plan: nightly on {t.name}\n" + "\n".join(
+            f"  step {n}/{len(steps)}: {step}" for n, step in enumerate(steps, 1)))
+        if dry_run:
+            print("dry run: nothing changed")
+            return
+        confirm_or_exit(f"run the nightly job on {t.name}?", yes)
     failures: list[str] = []
     try:
         if do_rebuild:
@@ -151,8 +180,8 @@ def nightly(c, server, no_rebuild=False, tests=True, requirement=None, diagnosti
                    code=1)
 
 
-@task(help={"inventory": INV_HELP, "at": "minute and hour of the rebuilds (default 35 2: "
-            "before the servers' own 03:05 diagnostics, which then report the new stack)"})
+@command(at="minute and hour of the rebuilds (default 35 2: before the servers' own 03:05 "
+            "diagnostics, which then report the new stack)")
 def workstation(c, inventory=None, at="35 2"):
     """Print the operations workstation's crontab: the nightly rebuild of every dev and test
     server of the inventory (the servers' own cron runs their diagnostics)."""
@@ -172,14 +201,14 @@ def workstation(c, inventory=None, at="35 2"):
              "SHELL=/bin/bash",
              f"{at} * * * cd {shlex.quote(str(ROOT))} && mkdir -p {logs} && for s in "
              f"{' '.join(names)}; do CRDS_INVENTORY={shlex.quote(inv.spec)} {VENV_BIN}/invoke "
-             f"nightly --server $s --no-diagnostics >> {logs}/$s.log 2>&1; done"]
+             f"nightly --server $s --no-diagnostics --yes >> {logs}/$s.log 2>&1; done"]
     print("\n".join(lines))
 
 
 SPLIT = "----crds-cron-mail----"
 
 
-@task(help={"server": "short name, e.g. hst-test", "inventory": INV_HELP})
+@command()
 def mail(c, server, inventory=None):
     """Whom the server's cron mails reach, as installed on the server (crontab, .setenv, site
     config): job failures and nightly diagnostics, affected datasets, and the relay."""

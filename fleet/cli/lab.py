@@ -10,9 +10,10 @@ import json as jsonlib
 import os
 import sys
 
-from invoke import Exit, task
+from invoke import Exit
 
 from fleet import ui
+from fleet.cli.common import command, task
 from fleet.inventory import UnknownServer
 from fleet.lab import Lab, LabError, build_images
 
@@ -28,7 +29,7 @@ def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-@task(help={"force": "rebuild even when the recipe is unchanged (re-runs debootstrap)"})
+@command(force="rebuild even when the recipe is unchanged (re-runs debootstrap)")
 def images(c, force=False):
     """Build (or reuse) the lab's stand-in image, tagged by a hash of its recipe."""
     try:
@@ -50,7 +51,7 @@ def up(c):
     print(f"lab {lab.name!r} is up ({len(lab.standins)} stand-ins answer SSH; {summary})")
 
 
-@task(help={"yes": "do not ask", "dry_run": "print what would be removed and stop"})
+@command()
 def down(c, yes=False, dry_run=False):
     """Remove this lab's containers, network and volumes (only those labelled as its own)."""
     lab = _lab()
@@ -76,7 +77,7 @@ def down(c, yes=False, dry_run=False):
     print(f"lab {lab.name!r} removed (the key and CA stay in {lab.state_dir})")
 
 
-@task(help={"json": "print a JSON list instead of a table"})
+@command()
 def status(c, json=False):
     """Where each stand-in answers: state, ssh command, URL, CA bundle."""
     lab = _lab()
@@ -97,7 +98,7 @@ def status(c, json=False):
     print(f"CA bundle (trust it for the URLs): {lab.ca_bundle}")
 
 
-@task(help={"server": "short name (hst-test) or hostname (tlhstcrds, crdsdb)"})
+@command(server="short name (hst-test) or hostname (tlhstcrds, crdsdb)")
 def ssh(c, server):
     """Open a shell on a stand-in as admin (sudo for root)."""
     lab = _lab()

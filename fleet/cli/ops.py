@@ -11,70 +11,40 @@ from __future__ import annotations
 import json as jsonlib
 import shlex
 import sys
+import time
 
-from invoke import Exit, task
+from invoke import Exit
 
 from fleet import ui
-from fleet.inventory import Inventory, UnknownServer
+from fleet.cli.common import (
+    FAILURES,
+    command,
+    confirm_or_exit,
+    each,
+    load_inventory,
+    remainder,
+    select,
+    set_verbose,
+    show,
+    target,
+)
 from fleet.ops import backup as backup_ops
 from fleet.ops import deploy as deploy_ops
 from fleet.ops.core import OpsError, echo_err
 from fleet.ops.mirror import Mirror
-from fleet.ops.remote import RemoteError
 from fleet.ops.service import Target
 from fleet.ops.service import runtests as run_selftests
 from fleet.ops.service import status as server_status
 from fleet.policy import MirrorRefused
 
-INV_HELP = ("inventory: lab, hst, jwst, hst,jwst or paths "
-            "(default $CRDS_INVENTORY, else the real fleet)")
-FAILURES = (OpsError, RemoteError, OSError)
-
-
-def load_inventory(spec: str | None) -> Inventory:
-    try:
-        return Inventory(spec)
-    except (FileNotFoundError, RuntimeError) as exc:
-        raise Exit(str(exc), code=2) from None
-
-
-def target(name: str | None, spec: str | None, inv: Inventory | None = None) -> Target:
-    if not name:
-        raise Exit("name the server: --server <short name> (e.g. jwst-dev)", code=2)
-    inv = inv or load_inventory(spec)
-    try:
-        return Target(inv.server(name), inv.spec)
-    except (UnknownServer, OpsError) as exc:
-        raise Exit(str(exc), code=2) from None
-
-
-def confirm_or_exit(question: str, yes: bool) -> None:
-    if ui.confirm(question, yes):
-        return
-    if not sys.stdin.isatty():
-        raise Exit("refused: no terminal to confirm on; rerun with --yes (or --dry-run to "
-                   "see the plan). Nothing was changed.", code=1)
-    raise Exit("not confirmed; nothing was changed", code=1)
-
-
-def show(lines: list[str]) -> None:
-    print("\n".join(lines))
-
-
-def remainder() -> list[str]:
-    """The words after `--` on the command line (invoke keeps them out of task args)."""
-    argv = sys.argv
-    return argv[argv.index("--") + 1:] if "--" in argv else []
-
-
 # ---------------------------------------------------------------------------- deploy
 
 
-@task(help={"server": "short name, e.g. jwst-dev", "version": "app version: a git tag, branch "
-            "or commit of this repository (default: HEAD, committed code only)",
-            "yes": "do not ask", "dry_run": "print the plan and stop", "inventory": INV_HELP})
-def deploy(c, server, version=None, yes=False, dry_run=False, inventory=None):
+@command(version="app version: a git tag, branch or commit of this repository (default: HEAD, "
+                 "committed code only)")
+def deploy(c, server, version=None, yes=False, dry_run=False, verbose=False, inventory=None):
     """Install an app version as a new release, migrate, restart, check; roll back on failure."""
+    set_verbose(verbose)
     t = target(server, inventory)
     try:
         plan = deploy_ops.plan_deploy(t, version, echo_err)
@@ -98,10 +68,10 @@ def deploy(c, server, version=None, yes=False, dry_run=False, inventory=None):
           f"{facts['previous']} kept for `invoke rollback --server {t.name}`")
 
 
-@task(help={"server": "short name", "yes": "do not ask", "dry_run": "print the plan and stop",
-            "inventory": INV_HELP})
-def rollback(c, server, yes=False, dry_run=False, inventory=None):
+@command()
+def rollback(c, server, yes=False, dry_run=False, verbose=False, inventory=None):
     """Switch the server back to its previous release and restart it."""
+    set_verbose(verbose)
     t = target(server, inventory)
     if dry_run:
         show([f"plan: rollback on {t.name}",
@@ -121,8 +91,7 @@ def rollback(c, server, yes=False, dry_run=False, inventory=None):
 # ---------------------------------------------------------------------------- service
 
 
-@task(help={"server": "short name", "yes": "do not ask", "dry_run": "print the plan and stop",
-            "inventory": INV_HELP})
+@command()
 def rerun(c, server, yes=False, dry_run=False, inventory=None):
     """Restart memcached and crds-httpd (the old ./rerun) and check health."""
     t = target(server, inventory)
@@ -143,14 +112,22 @@ def rerun(c, server, yes=False, dry_run=False, inventory=None):
     print(f"{t.name} answers ({mode} port): operational {info['operational_context']}")
 
 
-@task(help={"server": "short name", "yes": "do not ask", "inventory": INV_HELP},
-      )
-def runtests(c, server, yes=False, inventory=None):
+@command()
+def runtests(c, server, yes=False, dry_run=False, verbose=False, inventory=None):
     """Self-tests on the backup port (manage.py test + health), ALWAYS back on the normal port.
 
     Extra arguments for manage.py test after `--`.
     """
+    set_verbose(verbose)
     t = target(server, inventory)
+    if dry_run:
+        show([f"plan: runtests on {t.name}",
+              f"  step 1/3: move {t.name} to its backup port {t.paths.backup_port}",
+              "  step 2/3: health check, then manage.py test "
+              + " ".join(remainder() or ["crds_server.selftests"]),
+              f"  step 3/3: back to the normal port {t.paths.port}, whatever happened"])
+        print("dry run: nothing changed")
+        return
     if t.paths.use == "ops" and not yes:
         confirm_or_exit(f"{t.name} is an ops server: self-tests change the "
                         "port the pipelines use and are not advisable there. Run them anyway?", yes)
@@ -166,14 +143,20 @@ def runtests(c, server, yes=False, inventory=None):
                    code=1)
 
 
-@task(help={"server": "short name", "inventory": INV_HELP})
-def manage(c, server, inventory=None):
+@command()
+def manage(c, server, yes=False, dry_run=False, inventory=None):
     """manage.py as crds with the server's site config: invoke manage --server S -- <args>."""
     args = remainder()
     if not args:
         raise Exit("give manage.py's arguments after --, e.g. "
                    "invoke manage --server jwst-dev -- check_store --json", code=2)
     t = target(server, inventory)
+    if dry_run:
+        print(f"plan: on {t.name} as {t.paths.crds_user}: {t.paths.manage_cmd(args)}\n"
+              "dry run: nothing changed")
+        return
+    if t.paths.use == "ops":
+        confirm_or_exit(f"run manage.py {shlex.join(args)} on the ops server {t.name}?", yes)
     try:
         result = t.manage(args, check=False)
         t.log.write("manage " + shlex.join(args) + f" -> exit {result.exited}")
@@ -192,34 +175,45 @@ def _age(seconds) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
 
 
-@task(help={"server": "one server (default: all)", "json": "a JSON list", "inventory": INV_HELP})
-def status(c, server=None, json=False, inventory=None):
-    """Every server: up, port mode, contexts, version, disk use, age of the last backup."""
+def _free(disk: dict) -> str:
+    """Free space of each distinct file system of the server's trees, in GB."""
+    seen, parts = set(), []
+    for key, fs in (disk or {}).items():
+        if fs and fs["fs"] not in seen:
+            seen.add(fs["fs"])
+            parts.append(f"{key} {fs['free'] / 1e9:.1f}/{fs['total'] / 1e9:.0f}")
+    return ", ".join(parts)
+
+
+@command(server="a server, a group or an Ansible pattern (default: every server)",
+         timeout="seconds to wait for each server (default 30)")
+def status(c, server=None, json=False, timeout=30, inventory=None):
+    """Every server: up, port mode, contexts, version, free space, time since the last
+    good backup, an unfinished operation."""
     inv = load_inventory(inventory)
-    hosts = [inv.server(server)] if server else [h for h in inv.servers() if h.is_server]
-    rows = []
-    for host in hosts:
+    hosts = select(inv, server)
+
+    def one(host):
         t = Target(host, inv.spec)
         try:
-            rows.append(server_status(t))
+            return server_status(t)
         finally:
             t.close()
+
+    rows = each(hosts, one, float(timeout))
     if json:
         print(jsonlib.dumps(rows, indent=1))
         return
     ui.table(["server", "up", "port", "operational", "edit", "version", "release",
-              "disk (crds/cache/files MB)", "last backup", "note"],
-             [[r["name"], "yes" if r["up"] else "NO", r["port_mode"], r["operational_context"],
-               r["edit_context"], r["version"], r["release"],
-               "/".join(str(round(v / 1e6)) if v is not None else "?"
-                        for v in r["disk"].values()) if r["disk"] else "",
-               _age(r["last_backup_age_s"]),
-               ("UNFINISHED " + r["unfinished"]["operation"] if r["unfinished"] else "")
-               + (r["error"] or "")] for r in rows])
+              "free GB (of)", "last good backup", "note"],
+             [[r["name"], "yes" if r.get("up") else "NO", r.get("port_mode"),
+               r.get("operational_context"), r.get("edit_context"), r.get("version"),
+               r.get("release"), _free(r.get("disk")), _age(r.get("last_backup_age_s")),
+               ("UNFINISHED " + r["unfinished"]["operation"] if r.get("unfinished") else "")
+               + (r.get("error") or "")] for r in rows])
 
 
-@task(help={"server": "short name", "name": "a log to show the end of, e.g. error_log",
-            "lines": "how many lines of it (default 50)", "inventory": INV_HELP})
+@command(name='a log to show the end of, e.g. error_log', lines='how many lines of it (default 50)')
 def logs(c, server, name=None, lines=50, inventory=None):
     """The server's logs (${CRDS}/server/logs): list them, or show the end of one."""
     t = target(server, inventory)
@@ -242,8 +236,7 @@ def logs(c, server, name=None, lines=50, inventory=None):
 # ---------------------------------------------------------------------------- backup & co
 
 
-@task(help={"server": "short name", "keep": "dated backups to keep (default crds_backup_keep, 7)",
-            "yes": "do not ask", "dry_run": "print the plan and stop", "inventory": INV_HELP})
+@command(keep='dated backups to keep (default crds_backup_keep, 7)')
 def backup(c, server, keep=None, yes=False, dry_run=False, inventory=None):
     """Back up the database, catalogs, deliveries, mappings, config and package lists."""
     t = target(server, inventory)
@@ -264,18 +257,32 @@ def backup(c, server, keep=None, yes=False, dry_run=False, inventory=None):
           + (f"; removed old {', '.join(r['removed'])}" if r["removed"] else ""))
 
 
-@task(help={"server": "short name", "json": "a JSON report", "inventory": INV_HELP})
-def backups(c, server, json=False, inventory=None):
+@command(server="a server, a group or an Ansible pattern",
+         timeout="seconds to wait for each server (default 120)")
+def backups(c, server, json=False, timeout=120, inventory=None):
     """The server's backups: stamp, age, size, app version, whether the manifest verifies."""
-    t = target(server, inventory)
-    try:
-        found = backup_ops.list_backups(t)
-    except FAILURES as exc:
-        raise Exit(f"backups: {exc}", code=1) from None
-    finally:
-        t.close()
+    inv = load_inventory(inventory)
+    hosts = select(inv, server)
+
+    def one(host):
+        t = Target(host, inv.spec)
+        try:
+            return {"name": t.name, **backup_ops.list_backups(t)}
+        finally:
+            t.close()
+
+    found = each(hosts, one, float(timeout), "list of backups")
     if json:
-        print(jsonlib.dumps(found, indent=1))
+        print(jsonlib.dumps(found[0] if len(found) == 1 else found, indent=1))
+        return
+    for result in found:
+        _print_backups(result)
+
+
+def _print_backups(found: dict) -> None:
+    name = found["name"]
+    if found.get("error"):
+        print(f"{name}: {found['error']}")
         return
     rows = [[b["stamp"], _age(b["age_s"]), f"{b['bytes'] / 1e6:.1f}", b["app_version"] or "?",
              "yes" if b["verified"] else f"NO: {b['problem']}"] for b in found["dated"]]
@@ -285,13 +292,21 @@ def backups(c, server, json=False, inventory=None):
                      f"{latest['bytes'] / 1e6:.1f}", latest["app_version"] or "?",
                      "yes" if latest["verified"] else f"NO: {latest['problem']}"])
     if not rows:
-        print(f"{t.name}: no backups yet; make one with `invoke backup --server {t.name}`")
+        print(f"{name}: no backups yet; make one with `invoke backup --server {name}`")
         return
-    ui.table(["stamp (UTC)", "age", "MB", "app", "manifest verifies"], rows)
-    print(f"restore one with `invoke restore --server {t.name} --from <stamp>`")
+    ui.table(["stamp (UTC)", "age", "MB", "app", "manifest verifies"], rows, title=name)
+    print(f"restore one with `invoke restore --server {name} --from <stamp>`")
 
 
-def _run_mirror(m: Mirror, dry_run: bool, yes: bool, question: str, as_json: bool) -> None:
+def _run_mirror(m: Mirror, dry_run: bool, yes: bool, question: str, as_json: bool,
+                abort: bool = False) -> None:
+    if abort:
+        _abort(m, dry_run, yes, as_json)
+        return
+    try:
+        m.preflight()  # an unfinished run resumed only as it began; the backup is there
+    except FAILURES as exc:
+        raise Exit(f"{m.operation}: {exc}", code=2) from None
     show(m.plan().describe())
     if dry_run:
         print("dry run: nothing changed")
@@ -318,58 +333,106 @@ def _run_mirror(m: Mirror, dry_run: bool, yes: bool, question: str, as_json: boo
         print(f"    {path}")
 
 
-@task(help={"server": "short name", "from_": "a dated backup stamp of this server (default: its "
-            "latest)", "yes": "do not ask", "dry_run": "print the plan and stop",
-            "json": "print the report as JSON", "inventory": INV_HELP})
-def restore(c, server, from_=None, yes=False, dry_run=False, json=False, inventory=None):
+def _abort(m: Mirror, dry_run: bool, yes: bool, as_json: bool) -> None:
+    try:
+        state = m.load_state()
+    except FAILURES as exc:
+        raise Exit(f"{m.operation} --abort: {exc}", code=1) from None
+    if not state:
+        raise Exit(f"{m.dst.name} has no unfinished mirror or restore: nothing to abort",
+                   code=2)
+    print(f"unfinished {state.get('operation')} of {m.dst.name}: `{state.get('command')}`, "
+          f"started {time.ctime(state.get('started', 0))}, {state.get('done', 0)} steps done")
+    print(f"abort: {m.dst.name} goes back on its normal port {m.dst.paths.port} as it was "
+          "before that run (its safety backup "
+          f"{state.get('safety') or '(none)'} restored if the run had changed anything)")
+    if dry_run:
+        print("dry run: nothing changed")
+        return
+    confirm_or_exit(f"abort the unfinished {state.get('operation')} of {m.dst.name}?", yes)
+    try:
+        out = m.abort()
+    except FAILURES as exc:
+        raise Exit(f"{m.operation} --abort: {exc}", code=1) from None
+    if as_json:
+        print(jsonlib.dumps(out, indent=1, default=str))
+        return
+    print(f"{m.dst.name}: the {state.get('operation')} is aborted; back on its normal port"
+          + (f", as its safety backup {out['restored']} holds it" if out["restored"] else
+             ", unchanged"))
+
+
+@command(from_="a dated backup stamp of this server (default: its latest)",
+         abort="end an interrupted restore instead: the server back on its normal port as "
+               "it was before it")
+def restore(c, server, from_=None, abort=False, yes=False, dry_run=False, json=False,
+            verbose=False, inventory=None):
     """Revert a server to its backup (a mirror to itself) on the backup port throughout."""
+    set_verbose(verbose)
     t = target(server, inventory)
     try:
         m = Mirror(t, t, from_stamp=from_, echo=echo_err)
     except (MirrorRefused, OpsError) as exc:
         raise Exit(f"restore: {exc}", code=2) from None
     _run_mirror(m, dry_run, yes, f"restore {t.name} from {m.source_dir}? Rows and files "
-                "added since go away (files to quarantine)", json)
+                "added since go away (files to quarantine)", json, abort)
 
 
-@task(help={"src": "source server (short name)", "dst": "destination server",
-            "force": "allow a frozen I&T destination", "yes": "do not ask",
-            "dry_run": "print the plan and stop", "json": "print the report as JSON",
-            "inventory": INV_HELP})
-def mirror(c, src, dst, force=False, yes=False, dry_run=False, json=False, inventory=None):
+@command(src="source server (short name)", dst="destination server",
+         force="allow a frozen I&T destination",
+         abort="end an interrupted mirror instead: dst back on its normal port as it was "
+               "before it")
+def mirror(c, src, dst, force=False, abort=False, yes=False, dry_run=False, json=False,
+           verbose=False, inventory=None):
     """Make dst a copy of src's latest backup + src's references (downward only)."""
+    set_verbose(verbose)
     inv = load_inventory(inventory)
     s, d = target(src, None, inv), target(dst, None, inv)
     try:
         m = Mirror(s, d, force=force, echo=echo_err)
     except (MirrorRefused, OpsError) as exc:
         raise Exit(f"mirror: {exc}. Nothing was changed.", code=2) from None
-    _run_mirror(m, dry_run, yes, f"overwrite {d.name} with {s.name}'s latest backup?", json)
+    _run_mirror(m, dry_run, yes, f"overwrite {d.name} with {s.name}'s latest backup?", json,
+                abort)
 
 
-@task(help={"server": "short name", "no_sha1": "sizes only (fast)", "json": "JSON report",
-            "inventory": INV_HELP})
-def check(c, server, no_sha1=False, json=False, inventory=None):
-    """Catalog against file cache: missing files, sha1 mismatches, orphans."""
-    t = target(server, inventory)
-    try:
-        report = t.check_store(sha1=not no_sha1)
-    except FAILURES as exc:
-        raise Exit(f"check: {exc}", code=1) from None
+@command(server="a server, a group or an Ansible pattern", no_sha1="sizes only (fast)",
+         timeout="seconds to wait for each server (default 3600)")
+def check(c, server, no_sha1=False, json=False, timeout=3600, inventory=None):
+    """Catalog against file cache: missing files, sha1 mismatches, orphans, broken contexts."""
+    inv = load_inventory(inventory)
+    hosts = select(inv, server)
+
+    def one(host):
+        t = Target(host, inv.spec)
+        try:
+            return {"name": t.name, **t.check_store(sha1=not no_sha1)}
+        finally:
+            t.close()
+
+    reports = each(hosts, one, float(timeout), "check")
     if json:
-        print(jsonlib.dumps(report, indent=1))
+        print(jsonlib.dumps(reports[0] if len(reports) == 1 else reports, indent=1))
     else:
-        print(f"{t.name}: {report['files']} catalogued files: "
-              + ("consistent" if report["ok"] else "PROBLEMS"))
-        for kind in ("missing", "size_mismatch", "sha1_mismatch", "orphans"):
-            if report[kind]:
-                print(f"  {kind} ({len(report[kind])}): {', '.join(report[kind][:50])}")
-        for why in report.get("broken_contexts", {}).values():
-            print(f"  broken context: {why}")
-        for pmap, count in report.get("contexts_lacking_references", {}).items():
-            print(f"  context {pmap}: {count} references not in the file cache")
-    if not report["ok"]:
+        for report in reports:
+            _print_check(report)
+    if not all(r.get("ok") for r in reports):
         raise Exit(code=1)
+
+
+def _print_check(report: dict) -> None:
+    if report.get("error"):
+        print(f"{report['name']}: check failed: {report['error']}")
+        return
+    print(f"{report['name']}: {report['files']} catalogued files: "
+          + ("consistent" if report["ok"] else "PROBLEMS"))
+    for kind in ("missing", "size_mismatch", "sha1_mismatch", "orphans"):
+        if report[kind]:
+            print(f"  {kind} ({len(report[kind])}): {', '.join(report[kind][:50])}")
+    for why in report.get("broken_contexts", {}).values():
+        print(f"  broken context: {why}")
+    for pmap, count in report.get("contexts_lacking_references", {}).items():
+        print(f"  context {pmap}: {count} references not in the file cache")
 
 
 TASKS = [deploy, rollback, rerun, runtests, manage, status, logs, backup, backups, restore,

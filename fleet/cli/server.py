@@ -1,63 +1,69 @@
-"""Run and stop a CRDS server: `invoke run --server hst-django`, `invoke stop --server ...`.
+"""Run and stop a CRDS server: `invoke run --server jwst-dev`, `invoke stop --server ...`.
 
-The `django` use case serves the app from this checkout on http://localhost:8000
-(SQLite and the file store under .cache/django/<server>/, seeded on first run).
-The logic lives in fleet.django_server.
+Apache servers: systemctl start/stop of memcached and crds-httpd over Fabric (the old
+./run and ./stop). The `django` use case (hst-django, jwst-django, in the lab inventory)
+serves the app from this checkout on http://localhost:8000 (SQLite and the file store
+under .cache/django/<server>/, seeded on first run); its logic is fleet.django_server.
+Which fleet: as for every task, --inventory or $CRDS_INVENTORY, else the real fleet.
 """
 
 from __future__ import annotations
 
-import os
-
-from invoke import Exit, task
+from invoke import Exit
 
 from fleet import django_server
-from fleet.inventory import Inventory, UnknownServer
+from fleet.cli.common import FAILURES, command, confirm_or_exit, load_inventory, target
+from fleet.inventory import UnknownServer
 
 
-def _host(server: str, inventory: str | None):
-    try:
-        return Inventory(inventory or os.environ.get("CRDS_INVENTORY") or "lab").server(server)
-    except (UnknownServer, FileNotFoundError) as exc:
-        raise Exit(str(exc), code=2) from None
-
-
-def _apache(host, action: str, yes: bool, inventory: str | None) -> None:
-    """Apache servers: systemctl start/stop memcached + crds-httpd over Fabric (the old ./run)."""
-    from fleet.cli.ops import confirm_or_exit
-    from fleet.ops.core import OpsError
-    from fleet.ops.remote import RemoteError
-    from fleet.ops.service import Target
-
-    t = Target(host, Inventory(inventory or os.environ.get("CRDS_INVENTORY") or "lab").spec)
+def _apache(t, action: str, yes: bool, dry_run: bool) -> None:
+    units = "memcached and crds-httpd"
+    if dry_run:
+        print(f"plan: systemctl {action} memcached crds-httpd on {t.name}"
+              + (", then a health check" if action == "start" else ""))
+        print("dry run: nothing changed")
+        return
     if action == "stop":
-        confirm_or_exit(f"stop {t.name} (memcached and crds-httpd)?", yes)
+        confirm_or_exit(f"stop {t.name} ({units})?", yes)
     try:
         t.systemctl(action)
         if action == "start":
             t.health(t.paths.backup_port if t.port_mode() == "backup" else t.paths.port)
-        t.log.write(f"{'run' if action == 'start' else 'stop'}: memcached and crds-httpd")
-    except (OpsError, RemoteError, OSError) as exc:
+        t.log.write(f"{'run' if action == 'start' else 'stop'}: {units}")
+    except FAILURES as exc:
         raise Exit(f"{action}: {exc}", code=1) from None
-    print(f"{t.name}: memcached and crds-httpd {'started' if action == 'start' else 'stopped'}")
+    finally:
+        t.close()
+    print(f"{t.name}: {units} {'started' if action == 'start' else 'stopped'}")
 
 
-def _django_host(host):
-    if not host.observatory:
-        raise Exit(f"{host.name} has no crds_observatory in the inventory", code=2)
-    return host
+def _host(server: str, inventory: str | None):
+    inv = load_inventory(inventory)
+    try:
+        host = inv.server(server)
+    except UnknownServer:
+        host = None  # target() says so, with a hint where the name is known
+    if host is not None and host.use == "django":
+        if not host.observatory:
+            raise Exit(f"{host.name} has no crds_observatory in the inventory", code=2)
+        return host, None
+    return None, target(server, None, inv)
 
 
-@task(help={"server": "a server: hst-django/jwst-django, or an Apache server (jwst-dev...)",
-            "port": "port on localhost (default 8000; django only)",
-            "inventory": "inventory holding the server (default: $CRDS_INVENTORY, else lab)"})
-def run(c, server, port=8000, inventory=None):
-    """Start a server: django from the checkout, Apache servers with systemctl (the old ./run)."""
-    host = _host(server, inventory)
-    if host.use != "django":
-        _apache(host, "start", True, inventory)
+@command(server="a server: an Apache one (jwst-dev...) or a django one (hst-django, "
+                "in the lab inventory)",
+         port="port on localhost (default 8000; django only)")
+def run(c, server, port=8000, yes=False, dry_run=False, inventory=None):
+    """Start a server: Apache servers with systemctl (the old ./run), django from the
+    checkout."""
+    host, t = _host(server, inventory)
+    if t is not None:
+        _apache(t, "start", yes, dry_run)
         return
-    host = _django_host(host)
+    if dry_run:
+        print(f"plan: serve {host.name} ({host.observatory}) from this checkout on "
+              f"http://localhost:{port}\ndry run: nothing changed")
+        return
     try:
         url = django_server.run(host.name, host.observatory, int(port))
     except django_server.ServerError as exc:
@@ -66,16 +72,16 @@ def run(c, server, port=8000, inventory=None):
           f"[state in {django_server.instance_dir(host.name)}]")
 
 
-@task(help={"server": "a server: hst-django/jwst-django, or an Apache server",
-            "yes": "do not ask (Apache servers)",
-            "inventory": "inventory holding the server (default: $CRDS_INVENTORY, else lab)"})
-def stop(c, server, yes=False, inventory=None):
-    """Stop a server: django started with `invoke run`, or an Apache server's services."""
-    host = _host(server, inventory)
-    if host.use != "django":
-        _apache(host, "stop", yes, inventory)
+@command(server="a server: an Apache one or a django one (in the lab inventory)")
+def stop(c, server, yes=False, dry_run=False, inventory=None):
+    """Stop a server: an Apache server's services, or django started with `invoke run`."""
+    host, t = _host(server, inventory)
+    if t is not None:
+        _apache(t, "stop", yes, dry_run)
         return
-    host = _django_host(host)
+    if dry_run:
+        print(f"plan: stop {host.name} started with `invoke run`\ndry run: nothing changed")
+        return
     if django_server.stop(host.name):
         print(f"{host.name} stopped")
     else:

@@ -238,17 +238,19 @@ def cmd_backup(a: dict) -> dict:
     for path in [tmp, *tmp.rglob("*")]:
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
     tmp.rename(out)
-    # The shared, undated latest copy: built beside it, then swapped in.
-    exchange.parent.mkdir(parents=True, exist_ok=True)
-    new = exchange.with_name(exchange.name + ".new")
-    old = exchange.with_name(exchange.name + ".old")
-    shutil.rmtree(new, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.copytree(out, new, copy_function=shutil.copy2)
-    if exchange.exists():
-        exchange.rename(old)
-    new.rename(exchange)
-    shutil.rmtree(old, ignore_errors=True)
+    # The shared, undated latest copy: built beside it, then swapped in (not for a safety
+    # copy, which is this server's own: exchange "").
+    if a["exchange"]:
+        exchange.parent.mkdir(parents=True, exist_ok=True)
+        new = exchange.with_name(exchange.name + ".new")
+        old = exchange.with_name(exchange.name + ".old")
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.copytree(out, new, copy_function=shutil.copy2)
+        if exchange.exists():
+            exchange.rename(old)
+        new.rename(exchange)
+        shutil.rmtree(old, ignore_errors=True)
     # Keep the last N dated backups.
     dated = sorted(p for p in dated_root.iterdir()
                    if p.is_dir() and re.fullmatch(r"\d{8}T\d{6}", p.name))
@@ -256,7 +258,8 @@ def cmd_backup(a: dict) -> dict:
     for name in removed:
         shutil.rmtree(dated_root / name)
     size = sum(p.stat().st_size for p in files_under(out))
-    return {**info, "path": str(out), "exchange": str(exchange), "files": count,
+    return {**info, "path": str(out), "exchange": str(exchange) if a["exchange"] else None,
+            "files": count,
             "bytes": size, "removed": removed}
 
 
@@ -473,14 +476,20 @@ def cmd_facts(a: dict) -> dict:
     port = int(match.group(1)) if match else None
     mode = ("normal" if port == int(a["port"]) else "backup" if port == int(a["backup_port"])
             else "unknown")
-    disk = {}
+    disk = {}  # free and total bytes of each tree's file system (statvfs: instant)
     for key, path in a["trees"].items():
-        done = subprocess.run(["du", "-sb", path], capture_output=True, text=True, check=False)
-        disk[key] = int(done.stdout.split()[0]) if done.returncode == 0 and done.stdout else None
+        try:
+            st = os.statvfs(path)
+            disk[key] = {"free": st.f_bavail * st.f_frsize, "total": st.f_blocks * st.f_frsize,
+                         "fs": os.stat(path).st_dev}
+        except OSError:
+            disk[key] = None
     dated = Path(a["dated_root"])
     stamps = sorted(p.name for p in dated.iterdir() if re.fullmatch(r"\d{8}T\d{6}", p.name)) if (
         dated.is_dir()) else []
-    last = stamps[-1] if stamps else None
+    # the last good backup: the newest one that is complete (its manifest was written last)
+    complete = [s for s in stamps if (dated / s / MANIFEST).is_file()]
+    last = complete[-1] if complete else None
     age = None
     if last:
         when = dt.datetime.strptime(last, "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
@@ -529,8 +538,8 @@ def cmd_backups(a: dict) -> dict:
     dated = Path(a["dated_root"])
     rows = [_describe_backup(p, now) for p in sorted(dated.iterdir())
             if p.is_dir() and STAMP_RE.fullmatch(p.name)] if dated.is_dir() else []
-    exchange = Path(a["exchange"])
-    latest = _describe_backup(exchange, now) if exchange.is_dir() else None
+    exchange = Path(a["exchange"]) if a.get("exchange") else None
+    latest = _describe_backup(exchange, now) if exchange and exchange.is_dir() else None
     return {"dated": rows, "latest": latest}
 
 

@@ -230,9 +230,53 @@ class OpLog:
 # ------------------------------------------------------------------ ansible
 
 
+def verbose() -> bool:
+    """--verbose: Ansible's and the server commands' whole output goes to the terminal."""
+    return os.environ.get("CRDS_VERBOSE") == "1"
+
+
+def run_ansible(argv: list[str]) -> subprocess.CompletedProcess:
+    """ansible-playbook, its output kept (and shown as it comes with --verbose)."""
+    if not verbose():
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines = []
+    for line in proc.stdout:
+        sys.stderr.write(line)
+        lines.append(line)
+    return subprocess.CompletedProcess(argv, proc.wait(), "".join(lines), "")
+
+
+def ansible_failure(output: str) -> str:
+    """What failed in an ansible-playbook run: each failing task's name, host and message
+    (the last lines when it failed otherwise)."""
+    import json
+    import re
+
+    task, failures = "?", []
+    for line in output.splitlines():
+        found = re.match(r"TASK \[(.+?)\] \*", line)
+        if found:
+            task = found.group(1)
+            continue
+        found = re.match(r"(?:fatal|failed): \[([^\]]+)\]: (?:FAILED!|UNREACHABLE!) => (\{.*\})",
+                         line.strip())
+        if found:
+            try:
+                result = json.loads(found.group(2))
+                message = result.get("msg") or result.get("stderr") or str(result)[:300]
+            except ValueError:
+                message = found.group(2)[:300]
+            failures.append(f"task '{task}' failed on {found.group(1)}: {str(message)[:600]}")
+    if failures:
+        return "\n".join(failures)
+    return "\n".join(output.strip().splitlines()[-15:])
+
+
 def playbook(name: str, host: Host, inventory_spec: str, extra: dict | None = None,
              tags: str | None = None, echo: Callable[[str], None] = echo_err) -> None:
-    """Run playbooks/<name> limited to ``host``; raise OpsError with its tail on failure."""
+    """Run playbooks/<name> limited to ``host``; raise OpsError naming the failed task."""
     import json
 
     argv = [str(VENV_BIN / "ansible-playbook"), str(ROOT / "playbooks" / name),
@@ -243,7 +287,8 @@ def playbook(name: str, host: Host, inventory_spec: str, extra: dict | None = No
         argv += ["-e", json.dumps(extra)]
     if tags:
         argv += ["--tags", tags]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = run_ansible(argv)
     if done.returncode:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise OpsError(f"ansible-playbook {name} failed on {host.name}:\n{tail}")
+        raise OpsError(f"ansible-playbook {name} failed on {host.name}:\n"
+                       f"{ansible_failure(done.stdout + done.stderr)}"
+                       + ("" if verbose() else "\n(--verbose shows all of Ansible's output)"))

@@ -54,7 +54,8 @@ class Mirror:
     """The plan of one mirror (or restore) and the facts it gathers as it runs."""
 
     def __init__(self, src: Target, dst: Target, *, from_stamp: str | None = None,
-                 force: bool = False, echo: Callable[[str], None] = print):
+                 force: bool = False, safety: bool = True,
+                 echo: Callable[[str], None] = print):
         self.direction = check_mirror(src.host, dst.host, force=force)
         self.src, self.dst, self.echo = src, dst, echo
         self.restore = self.direction.is_restore
@@ -66,8 +67,18 @@ class Mirror:
         self.report: dict = {"operation": self.operation, "src": src.name, "dst": dst.name,
                              "quarantined": [], "synced": [], "missing": [], "problems": {}}
         self.state: dict = {}
+        self.safety = safety  # a dated backup of dst as it is, first: what --abort brings back
+        self.previous: dict | None = None  # an unfinished run's state, read by preflight()
 
     # -------------------------------------------------------------- facts
+
+    @property
+    def command(self) -> str:
+        """The command that runs (and resumes) this operation."""
+        if self.restore:
+            return (f"invoke restore --server {self.dst.name}"
+                    + (f" --from {self.from_stamp}" if self.from_stamp else ""))
+        return f"invoke mirror --src {self.src.name} --dst {self.dst.name}"
 
     @property
     def source_dir(self) -> str:
@@ -93,13 +104,93 @@ class Mirror:
         self.state.update(changes)
         self.dst.agent("state", path=self.dst.paths.state_file, write=self.state)
 
+    def preflight(self) -> None:
+        """Before anything changes: an unfinished run must be resumed with the arguments it
+        began with, and the backup to bring in must be there and verify."""
+        self.previous = self.load_state()
+        if self.previous:
+            recorded = self.previous.get("command") or (
+                f"invoke {self.previous.get('operation')} (source {self.previous.get('source')})")
+            same = (self.previous.get("operation") == self.operation
+                    and self.previous.get("src") == self.src.name
+                    and self.previous.get("source") == self.source_dir)
+            if not same:
+                raise OpsError(
+                    f"{self.dst.name} has an unfinished {self.previous.get('operation')} "
+                    f"(started {time.ctime(self.previous.get('started', 0))}, source "
+                    f"{self.previous.get('source')}); it stays on its backup port and nothing "
+                    f"was changed. Resume it with the command it began with: `{recorded}`, or "
+                    f"end it with `{recorded} --abort` ({self.dst.name} back on its normal "
+                    "port as it was before that run)")
+            return
+        found = self.dst.agent("backups", dated_root=self.dst.paths.dated_backups,
+                               exchange=self.source_dir if not self.from_stamp else "")
+        stamps = [b["stamp"] for b in found["dated"]]
+        listing = (", ".join(stamps[-10:]) + " (`invoke backups --server "
+                   f"{self.dst.name}` shows them)") if stamps else "none"
+        if self.from_stamp:
+            chosen = next((b for b in found["dated"] if b["stamp"] == self.from_stamp), None)
+            if chosen is None:
+                raise OpsError(f"{self.dst.name} has no backup {self.from_stamp}; its dated "
+                               f"backups are: {listing}. Nothing was changed")
+        else:
+            chosen = found["latest"]
+            if chosen is None:
+                raise OpsError(
+                    f"no backup of {self.src.name} in {self.source_dir}: make one with "
+                    f"`invoke backup --server {self.src.name}`"
+                    + (f", or restore a dated one with --from (there are: {listing})"
+                       if self.restore else "") + ". Nothing was changed")
+        if not chosen["verified"]:
+            raise OpsError(f"the backup {chosen['path']} does not verify ({chosen['problem']}); "
+                           "nothing was changed")
+
+    def abort(self) -> dict:
+        """End an interrupted run: dst back on its normal port as it was before that run
+        (its safety backup restored when the run had changed its rows or files)."""
+        previous = self.load_state()
+        if not previous:
+            raise OpsError(f"{self.dst.name} has no unfinished mirror or restore: nothing to "
+                           "abort")
+        changed_from = self._first_changing_step()
+        done = int(previous.get("done", 0))
+        log = self.dst.log
+        if done < changed_from:
+            self.echo(f"  {self.dst.name}: the interrupted {previous.get('operation')} had "
+                      "changed nothing yet")
+            self.dst.set_port_mode("normal")
+            self.dst.agent("state", path=self.dst.paths.state_file, clear=True)
+            log.write(f"{previous.get('operation')} aborted before any change; normal port")
+            return {"aborted": previous, "restored": None}
+        safety = previous.get("safety")
+        if not safety:
+            raise OpsError(f"the interrupted {previous.get('operation')} of {self.dst.name} "
+                           "recorded no safety backup to go back to; finish it with "
+                           f"`{previous.get('command') or 'the command it began with'}`")
+        self.echo(f"  {self.dst.name}: its rows or files had changed; bringing back its "
+                  f"safety backup {safety}")
+        self.dst.agent("state", path=self.dst.paths.state_file, clear=True)
+        back = Mirror(self.dst, self.dst, from_stamp=safety, safety=False, echo=self.echo)
+        back.preflight()
+        report = back.run()
+        log.write(f"{previous.get('operation')} aborted; {self.dst.name} restored from its "
+                  f"safety backup {safety}")
+        return {"aborted": previous, "restored": safety, "report": report}
+
+    def _first_changing_step(self) -> int:
+        """The number of the first step that changes dst's rows or files."""
+        for n, step in enumerate(self.plan().steps, 1):
+            if step.run == self.step_database:
+                return n
+        raise AssertionError("a mirror always has a database step")
+
     def resume_point(self) -> int:
         """0 for a fresh run; the last finished step when an unfinished run is resumed."""
-        previous = self.load_state()
+        previous = self.previous if self.previous is not None else self.load_state()
         if not previous:
             self.state = {"operation": self.operation, "src": self.src.name,
                           "dst": self.dst.name, "stamp": stamp(), "source": self.source_dir,
-                          "done": 0, "started": time.time()}
+                          "command": self.command, "done": 0, "started": time.time()}
             return 0
         if previous.get("src") != self.src.name or previous.get("operation") != self.operation:
             raise OpsError(
@@ -121,6 +212,18 @@ class Mirror:
 
     def step_state(self):
         self.save_state()
+
+    def step_safety(self):
+        """A dated backup of dst as it is now (no shared copy, no pruning): --abort's way
+        back once later steps have changed its rows or files."""
+        from fleet.ops.backup import backup_args
+
+        when = stamp()
+        args = {**backup_args(self.dst, when, keep=0), "exchange": ""}
+        out = self.dst.agent("backup", **args)
+        self.save_state(safety=when)
+        self.echo(f"          {self.dst.name} as it was: {out['path']}")
+        return out
 
     def step_backup_port(self):
         self.dst.set_port_mode("backup")
@@ -263,6 +366,9 @@ class Mirror:
         d, s = self.dst.paths, self.src.paths
         plan = Plan(self.operation, self.dst.name)
         plan.add(f"record the {self.operation} in {d.state_file}", self.step_state)
+        if self.safety:
+            plan.add(f"back up {d.name} as it is (its safety copy: what --abort brings back)",
+                     self.step_safety, f"-> {d.dated_backups}/<stamp>/ (not shared, not pruned)")
         plan.add(f"move {d.name} to its backup port {d.backup_port}", self.step_backup_port)
         plan.add(f"stage the backup {self.source_dir} on {d.name} (manifest sha1 verified)",
                  self.step_stage, f"-> {d.staging}")

@@ -207,7 +207,7 @@ def test_nightly_rebuilds_a_new_stack_selftests_on_backup_port_and_mails():
     serving = stack_name("dljwcrds")
     info = server_info("dljwcrds")
     before = sink()
-    done = invoke("nightly", "--server", "jwst-dev", check=False)
+    done = invoke("nightly", "--server", "jwst-dev", "--yes", check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     # a NEW, complete stack folder is current, and httpd runs it
     stack = stack_name("dljwcrds")
@@ -243,7 +243,7 @@ def test_nightly_rebuilds_a_new_stack_selftests_on_backup_port_and_mails():
 def test_nightly_with_broken_pin_fails_mails_and_old_stack_serves():
     serving = stack_name("dljwcrds")
     before = sink()
-    done = invoke("nightly", "--server", "jwst-dev", "--requirement", "numpy==0.0.1",
+    done = invoke("nightly", "--server", "jwst-dev", "--yes", "--requirement", "numpy==0.0.1",
                   "--no-tests", check=False)
     assert done.returncode != 0
     assert "stack rebuild failed" in done.stderr

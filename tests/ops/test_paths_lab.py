@@ -342,3 +342,48 @@ def test_a_restore_that_fails_midway_changes_no_row_and_never_serves(servers):
         assert cit.listening() == {8001} and cit.check_store(sha1=True)["ok"]
     finally:
         on(cit, f"rm -rf {root}/{bad}")
+
+
+def test_restore_a_wrong_stamp_then_the_right_one_then_abort(servers):
+    """A mistyped stamp is refused before anything changes, listing the stamps there are;
+    a resume with other arguments is refused naming the ones to use; --abort puts the
+    server back on 8001 as it was before the interrupted restore (its safety backup)."""
+    cit = servers[CIT]
+    inv("backup", "--server", CIT, "--yes")
+    good = dated(CIT)[-1]["stamp"]
+    cit.manage(["shell", "-c", "from crds_server.interactive.models import File; "
+                "File.objects.create(name='jwst_added_0003.fits', observatory='jwst', "
+                "type='reference', size=1, sha1sum='0')"])
+    before = catalog(cit)
+    try:
+        wrong = inv("restore", "--server", CIT, "--from", "20000101T000000", "--yes",
+                    check=False)
+        assert wrong.returncode == 2 and "has no backup 20000101T000000" in wrong.stderr
+        assert good in wrong.stderr, wrong.stderr  # the stamps there are
+        assert cit.listening() == {8001} and catalog(cit) == before
+        assert json.loads(inv("status", "--server", CIT, "--json").stdout)[0][
+            "unfinished"] is None
+
+        proc = subprocess.Popen([str(VENV_BIN / "invoke"), "restore", "--server", CIT, "--from",
+                                 good, "--yes"], env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for line in proc.stderr:
+            if line.startswith("step ") and "put catalogs, deliveries" in line:
+                proc.kill()  # its rows are the backup's now; its files not yet
+                break
+        proc.wait()
+        assert cit.listening() == {8002} and catalog(cit) != before
+
+        other = inv("restore", "--server", CIT, "--yes", check=False)
+        assert other.returncode == 2, other.stderr
+        assert f"invoke restore --server {CIT} --from {good}" in other.stderr, other.stderr
+        assert "--abort" in other.stderr and cit.listening() == {8002}
+
+        done = inv("restore", "--server", CIT, "--abort", "--yes")
+        assert "aborted" in done.stdout, done.stdout
+        assert cit.listening() == {8001} and catalog(cit) == before
+        assert cit.check_store(sha1=True)["ok"]
+        assert rpc(CIT_URL, "get_server_info")["observatory"] == "jwst"
+    finally:
+        cit.manage(["shell", "-c", "from crds_server.interactive.models import File; "
+                    "File.objects.filter(name='jwst_added_0003.fits').delete()"])

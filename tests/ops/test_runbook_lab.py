@@ -78,6 +78,27 @@ def catalog(t: Target) -> str:
     return t.manage(["shell", "-c", code]).stdout.strip()
 
 
+def add_row(t: Target, name: str) -> None:
+    t.manage(["shell", "-c", "from crds_server.interactive.models import File; "
+              f"File.objects.create(name='{name}', observatory='hst', type='reference', "
+              "size=1, sha1sum='0')"])
+
+
+def interrupt_a_restore(t: Target) -> None:
+    """A restore killed once its database step is done: the server on its backup port."""
+    proc = subprocess.Popen([str(VENV_BIN / "invoke"), "restore", "--server", SERVER, "--yes"],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for line in proc.stderr:
+        if line.startswith("step ") and "put catalogs, deliveries" in line:
+            proc.kill()
+            break
+    proc.wait()
+    stuck = status()
+    assert stuck["port_mode"] == "backup" and stuck["unfinished"]["operation"] == "restore"
+    assert t.listening() == {8002}
+
+
 def status() -> dict:
     return json.loads(inv("status", "--server", SERVER, "--json").stdout)[0]
 
@@ -133,19 +154,10 @@ def test_the_runbook_works_as_printed(server):
     out = book.run(from_stamp, STAMP=stamps[-1]).stdout
     assert f"/db_backups/{stamps[-1]}" in out and "dry run: nothing changed" in out
 
-    # A mirror or restore was interrupted: kill one after the database step began.
-    (resume,) = book.commands("A mirror or restore was interrupted")
-    proc = subprocess.Popen([str(VENV_BIN / "invoke"), "restore", "--server", SERVER, "--yes"],
-                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    for line in proc.stderr:
-        if line.startswith("step 5/"):
-            proc.kill()
-            break
-    proc.wait()
-    stuck = status()
-    assert stuck["port_mode"] == "backup" and stuck["unfinished"]["operation"] == "restore"
-    assert server.listening() == {8002}
+    # A mirror or restore was interrupted: kill one once its database step is done, then
+    # resume it; kill another, then abort it.
+    resume, abort_plan, abort = book.commands("A mirror or restore was interrupted")
+    interrupt_a_restore(server)
     out = book.run(resume).stdout
     assert "resuming the unfinished restore" in out, out[-2000:]
     back = status()
@@ -153,6 +165,19 @@ def test_the_runbook_works_as_printed(server):
     assert server.listening() == {8001}
     assert catalog(server) == rows
     assert rpc(URL, "get_server_info")["operational_context"] == before["operational_context"]
+    add_row(server, "hst_runbook_added_0001.fits")  # what a restore would take away
+    changed = catalog(server)
+    interrupt_a_restore(server)
+    out = book.run(abort_plan).stdout
+    assert "dry run: nothing changed" in out and server.listening() == {8002}
+    out = book.run(abort).stdout
+    assert "aborted" in out and "safety backup" in out, out[-2000:]
+    assert server.listening() == {8001} and status()["unfinished"] is None
+    assert catalog(server) == changed, "the abort did not bring back the server as it was"
+    assert server.check_store(sha1=True)["ok"]
+    server.manage(["shell", "-c", "from crds_server.interactive.models import File; "
+                   "File.objects.filter(name='hst_runbook_added_0001.fits').delete()"])
+    assert catalog(server) == rows
 
     # Roll back a release: first give the server a newer release to roll back from.
     newer = f"{before['version']}.post911"
