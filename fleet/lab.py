@@ -351,7 +351,7 @@ class Lab:
 
     def up(self, echo: Echo = print) -> dict[str, list[str]]:
         """Bring the lab up; returns what changed (created/started), empty when nothing."""
-        changes: dict[str, list[str]] = {"created": [], "started": []}
+        changes: dict[str, list[str]] = {"created": [], "started": [], "recreated": []}
         image = build_images(echo=echo)
         standins = self.standins
         if not standins:
@@ -374,21 +374,25 @@ class Lab:
                 self._authorize(s, pubkey)
                 changes["created"].append(s.container)
             else:
-                try:
-                    if c.get("State") != "running":
-                        podman("start", s.container)
-                        changes["started"].append(s.container)
-                    if not self.ssh_ok(s):
-                        # Made from another checkout, or this lab's state in .cache was
-                        # removed: our key is unknown there, its host key not yet trusted.
-                        self._forget_host_key(s)
-                        self._authorize(s, pubkey)
-                except LabError as exc:
-                    raise LabError(
-                        f"{s.container} exists but does not run ({exc}); podman's record "
-                        "outlived the container (e.g. after a reboot). Remove the lab with "
-                        "`invoke lab.down --yes`, then `invoke lab.up` (volumes are recreated "
-                        "empty; the converge seeds them again)") from None
+                verdict = self._revive(s, c)
+                if verdict == "started":
+                    changes["started"].append(s.container)
+                elif verdict == "dead":
+                    # podman's record outlived the container's processes (the machine
+                    # rebooted, or they were killed behind podman's back): such a record
+                    # can neither be started nor exec'd into. Make the container again on
+                    # the same volumes; the converge sets its system up again.
+                    podman("rm", "-f", "-t", "0", s.container, check=False)
+                    self._forget_host_key(s)
+                    self._create(s, image)
+                    self._authorize(s, pubkey)
+                    changes["recreated"].append(s.container)
+                    continue
+                if not self.ssh_ok(s):
+                    # Made from another checkout, or this lab's state in .cache was
+                    # removed: our key is unknown there, its host key not yet trusted.
+                    self._forget_host_key(s)
+                    self._authorize(s, pubkey)
                 if image_id and not image_id.startswith(c.get("ImageID") or "-"):
                     outdated.append(s.container)
         for verb, items in changes.items():
@@ -569,6 +573,19 @@ class Lab:
         for volume, path in s.mounts:
             argv += ["-v", f"{volume}:{path}"]
         podman(*argv, image, "/sbin/init")
+
+    def _revive(self, s: Standin, c: dict) -> str:
+        """Start the container if it is stopped: "running", "started", or "dead" when it
+        cannot run any more (its record says running or stopping, its processes are gone)."""
+        verdict = "running"
+        if c.get("State") in ("exited", "stopped", "created", "configured"):
+            if podman("start", s.container, check=False).returncode:
+                return "dead"
+            verdict = "started"
+        elif c.get("State") != "running":
+            return "dead"
+        alive = podman("exec", s.container, "true", check=False).returncode == 0
+        return verdict if alive else "dead"
 
     def _authorize(self, s: Standin, pubkey: str) -> None:
         script = ("set -e; d=/home/admin/.ssh; install -d -m 0700 -o admin -g admin $d; "

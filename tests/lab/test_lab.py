@@ -92,6 +92,29 @@ def test_stopped_standin_shows_as_stopped_and_up_restarts_it(lab):
     assert ansible("crdsmail", "ansible.builtin.ping").returncode == 0
 
 
+def test_standin_whose_processes_died_behind_podmans_back_is_made_again(lab):
+    """After a reboot (or a kill of its processes) podman's record can still say "running":
+    it can neither be started nor exec'd into. `lab.up` makes it again, on its volumes."""
+    victim = f"{NAME}-dlhstcrds"
+    token = f"survives-{time.time_ns()}"
+    wrote = ansible("dlhstcrds", "ansible.builtin.copy",
+                    f"dest=/ifs/crds/hst/reboot-probe content={token} mode=0644")
+    assert wrote.returncode == 0, wrote.stdout + wrote.stderr
+    pids = podman("inspect", victim, "--format", "{{.State.ConmonPid}} {{.State.Pid}}")
+    for pid in pids.stdout.split():  # conmon first, so nothing tells podman
+        run("kill", "-9", pid)
+    time.sleep(1)
+    assert status()["dlhstcrds"]["state"] == "running"  # the stale record
+    assert podman("exec", victim, "true", check=False).returncode != 0
+    again = invoke("lab.up")
+    assert f"recreated: {victim}" in again.stderr, again.stderr
+    assert ansible("dlhstcrds", "ansible.builtin.ping").returncode == 0
+    seen = ansible("dlhstcrds", "ansible.builtin.command", "cat /ifs/crds/hst/reboot-probe")
+    assert seen.returncode == 0 and token in seen.stdout, seen.stdout + seen.stderr
+    # Negative control: the others were left as they were.
+    assert "recreated" not in invoke("lab.up").stderr
+
+
 def test_taken_container_name_and_port_are_refused_by_name(lab):
     victim = f"{NAME}-crdsmail"
     podman("rm", "-f", "-t", "5", victim)
