@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from fleet import ui
 from fleet.inventory import Inventory, UnknownServer
 from fleet.paths import CACHE, INVENTORIES, ROOT, VENV_BIN
 
@@ -175,8 +176,10 @@ def build_images(force: bool = False, echo: Echo = print) -> str:
         if done.returncode:
             raise LabError(f"podman import failed: {done.stderr.strip()}")
     echo(f"building {node}")
-    podman("build", "--build-arg", f"BASE={base}", "-t", node, "-t", NODE_LATEST,
-           "-f", str(LAB_DIR / "Containerfile"), str(LAB_DIR))
+    with ui.live(f"building {node}") as line:
+        podman("build", "--build-arg", f"BASE={base}", "-t", node, "-t", NODE_LATEST,
+               "-f", str(LAB_DIR / "Containerfile"), str(LAB_DIR))
+    echo(f"  built in {line.elapsed():.0f}s")
     _prune(keep={base, node, NODE_LATEST}, echo=echo)
     return node
 
@@ -206,11 +209,13 @@ def _debootstrap(tarball: Path, echo: Echo) -> None:
     with tempfile.TemporaryDirectory(dir=IMAGES_CACHE, prefix="root.") as tmp:
         root = Path(tmp) / "root"
         echo(f"debootstrap {SUITE} ({len(packages())} packages) into {root}")
-        done = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(packages())}",
-             SUITE, str(root), mirror],
-            capture_output=True, text=True, check=False,
-        )
+        with ui.live(f"debootstrap {SUITE} from {mirror}") as line:
+            done = subprocess.run(
+                ["debootstrap", "--variant=minbase", f"--include={','.join(packages())}",
+                 SUITE, str(root), mirror],
+                capture_output=True, text=True, check=False,
+            )
+        echo(f"  debootstrap took {line.elapsed():.0f}s")
         if done.returncode:
             log = root / "debootstrap" / "debootstrap.log"
             tail = log.read_text()[-2000:] if log.exists() else done.stderr[-2000:]

@@ -152,13 +152,21 @@ def each(hosts: list, work, timeout: float, what: str = "answer") -> list:
 
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(hosts), 12)))
     futures = [(h, pool.submit(work, h)) for h in hosts]
+
+    def waiting(line: ui.Live) -> str:
+        left = [h.name for h, f in futures if not f.done()]
+        return (f"{len(futures) - len(left)}/{len(futures)} servers answered · "
+                f"waiting for {', '.join(left[:4])}{' ...' if len(left) > 4 else ''} · "
+                f"{line.elapsed():.0f}s")
+
     out = []
-    for host, future in futures:
-        try:
-            out.append(future.result(timeout=timeout))
-        except Late:
-            out.append({"name": host.name, "error": f"no {what} within {timeout:.0f}s"})
-        except Exception as exc:  # noqa: BLE001 - one server's failure is its row's
-            out.append({"name": host.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+    with ui.live(f"asking {len(futures)} servers", refresh=waiting):
+        for host, future in futures:
+            try:
+                out.append(future.result(timeout=timeout))
+            except Late:
+                out.append({"name": host.name, "error": f"no {what} within {timeout:.0f}s"})
+            except Exception as exc:  # noqa: BLE001 - one server's failure is its row's
+                out.append({"name": host.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
     pool.shutdown(wait=False, cancel_futures=True)
     return out

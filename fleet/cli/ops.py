@@ -237,8 +237,9 @@ def logs(c, server, name=None, lines=50, inventory=None):
 
 
 @command(keep='dated backups to keep (default crds_backup_keep, 7)')
-def backup(c, server, keep=None, yes=False, dry_run=False, inventory=None):
+def backup(c, server, keep=None, yes=False, dry_run=False, verbose=False, inventory=None):
     """Back up the database, catalogs, deliveries, mappings, config and package lists."""
+    set_verbose(verbose)
     t = target(server, inventory)
     plan = backup_ops.plan_backup(t, int(keep) if keep is not None else None)
     show(plan.describe())

@@ -14,7 +14,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,23 +176,35 @@ class Plan:
 
     def execute(self, echo: Callable[[str], None], log: OpLog | None = None,
                 start: int = 0) -> list[object]:
-        results = []
+        """Run the steps from ``start`` on: a live line (step, server, seconds) while each
+        runs on a terminal, a line when each ends, and a table of the times at the end."""
+        from fleet import ui
+
+        results, times = [], []
         total = len(self.steps)
         for n, step in enumerate(self.steps, 1):
             if n <= start:
                 echo(f"step {n}/{total}: {step.title} (done before, skipped)")
                 results.append(None)
+                times.append([n, step.title, "done before"])
                 continue
             echo(f"step {n}/{total}: {step.title}")
-            began = time.monotonic()
-            try:
-                results.append(step.run())
-            except Exception as exc:
-                if log:
-                    log.write(f"{self.operation} FAILED at step {n}/{total} "
-                              f"({step.title}): {str(exc)[:300]}")
-                raise
-            echo(f"          done in {time.monotonic() - began:.1f}s")
+            with ui.live(f"{self.operation} {self.server}: step {n}/{total} {step.title}") as line:
+                try:
+                    results.append(step.run())
+                except Exception as exc:
+                    if log:
+                        log.write(f"{self.operation} FAILED at step {n}/{total} "
+                                  f"({step.title}): {str(exc)[:300]}")
+                    times.append([n, step.title, f"FAILED after {line.elapsed():.1f}"])
+                    ui.table(["step", "what", "seconds"], times, stderr=True,
+                             title=f"{self.operation} on {self.server}")
+                    raise
+            echo(f"          done in {line.elapsed():.1f}s")
+            times.append([n, step.title, f"{line.elapsed():.1f}"])
+        if total > 1:
+            ui.table(["step", "what", "seconds"], times, stderr=True,
+                     title=f"{self.operation} on {self.server}")
         return results
 
 
@@ -233,6 +244,31 @@ class OpLog:
 def verbose() -> bool:
     """--verbose: Ansible's and the server commands' whole output goes to the terminal."""
     return os.environ.get("CRDS_VERBOSE") == "1"
+
+
+PROD_VAULT_ID = "prod"
+
+
+def vault_args(inventory_spec: str) -> list[str]:
+    """``--vault-id prod@bin/prod-vault-password`` when an inventory holds values encrypted
+    under the real fleet's vault id (the lab's id comes from ansible.cfg)."""
+    from fleet.inventory import inventory_sources
+
+    marker = f"$ANSIBLE_VAULT;1.2;AES256;{PROD_VAULT_ID}"
+    for source in inventory_sources(inventory_spec):
+        vault = (source if source.is_dir() else source.parent) / "group_vars/all/vault.yml"
+        if vault.exists() and marker in vault.read_text():
+            return ["--vault-id", f"{PROD_VAULT_ID}@{ROOT / 'bin' / 'prod-vault-password'}"]
+    return []
+
+
+def vault_hint(output: str) -> str:
+    if "Decryption failed" not in output and "prod-vault-password" not in output:
+        return ""
+    return ("\nthe real fleet's vault could not be opened: the password comes from "
+            "~/.config/crds/prod-vault-password (or $CRDS_PROD_VAULT_PASSWORD_FILE); a value "
+            "still encrypted under the repository's placeholder key must be replaced first "
+            "(README, \"The real fleet's secrets\")")
 
 
 def run_ansible(argv: list[str]) -> subprocess.CompletedProcess:
@@ -283,6 +319,7 @@ def playbook(name: str, host: Host, inventory_spec: str, extra: dict | None = No
             "-l", host.hostname]
     for source in inventory_spec.split(","):
         argv += ["-i", source]
+    argv += vault_args(inventory_spec)
     if extra:
         argv += ["-e", json.dumps(extra)]
     if tags:
@@ -291,4 +328,5 @@ def playbook(name: str, host: Host, inventory_spec: str, extra: dict | None = No
     if done.returncode:
         raise OpsError(f"ansible-playbook {name} failed on {host.name}:\n"
                        f"{ansible_failure(done.stdout + done.stderr)}"
+                       + vault_hint(done.stdout + done.stderr)
                        + ("" if verbose() else "\n(--verbose shows all of Ansible's output)"))

@@ -1,15 +1,21 @@
-"""Fabric connections to a server, built only from the inventory's connection facts.
+"""Fabric connections to a server, read from the same settings ansible-playbook reads.
 
-``ansible_host``, ``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file``
-and the known-hosts file named in ``ansible_ssh_common_args`` (UserKnownHostsFile=...);
-root and the crds user are reached with sudo, as Ansible's become does.
+The inventory's ``ansible_host``, ``ansible_port``, ``ansible_user`` and
+``ansible_ssh_private_key_file``, and an OpenSSH client configuration as ssh reads it:
+``~/.ssh/config`` (and /etc/ssh/ssh_config), or only the file given with ``-F`` in
+``ansible_ssh_common_args``. So a ``Host`` alias, ``HostName``, ``Port``, ``User``,
+``IdentityFile`` or ``ProxyJump`` that makes a converge work makes ``invoke backup`` work.
+As with Ansible, a value the inventory sets wins over the configuration's. Host keys are
+checked against the known-hosts file named by ``UserKnownHostsFile`` (inventory first,
+then the configuration), else the user's; an unknown key is refused. Root and the crds
+user are reached with sudo, as Ansible's become does.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import re
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,42 +29,66 @@ class RemoteError(RuntimeError):
     """A remote command failed; the message carries what it said."""
 
 
+def _ssh_options(args: str) -> tuple[str | None, dict[str, str]]:
+    """The ``-F`` file and the ``-o Name=value`` options of an ssh argument string."""
+    config, options = None, {}
+    words = iter(shlex.split(args))
+    for word in words:
+        if word in ("-F", "-o"):
+            word += next(words, "")
+        if word.startswith("-F"):
+            config = word[2:]
+        elif word.startswith("-o") and "=" in word:
+            name, value = word[2:].split("=", 1)
+            options[name.strip().lower()] = value.strip()
+    return config, options
+
+
 @dataclass(frozen=True)
 class ConnectionFacts:
     host: str
-    port: int
+    port: int | None  # None: the ssh configuration's, else 22
     user: str | None
     key_file: str | None
     known_hosts: str | None
+    ssh_config: str | None  # ``-F`` file; None reads ~/.ssh/config as ssh does
 
     @classmethod
     def of(cls, host: Host) -> ConnectionFacts:
-        common = str(host.var("ansible_ssh_common_args", "") or "")
-        match = re.search(r"UserKnownHostsFile=(\S+)", common)
+        args = " ".join(str(host.var(k, "") or "") for k in
+                        ("ansible_ssh_common_args", "ansible_ssh_extra_args"))
+        config, options = _ssh_options(args)
+        known = options.get("userknownhostsfile")
         key = host.var("ansible_ssh_private_key_file")
+        port = host.var("ansible_port")
         return cls(
             host=str(host.var("ansible_host") or host.hostname),
-            port=int(host.var("ansible_port") or 22),
+            port=int(port) if port else None,
             user=host.var("ansible_user"),
-            key_file=str(Path(key).resolve()) if key else None,
-            known_hosts=str(Path(match.group(1)).resolve()) if match else None,
+            key_file=str(Path(key).expanduser().resolve()) if key else None,
+            known_hosts=str(Path(known).expanduser().resolve()) if known else None,
+            ssh_config=str(Path(config).expanduser().resolve()) if config else None,
         )
 
 
 def connect(host: Host):
-    """A Fabric Connection to ``host`` (host keys checked against the inventory's file)."""
+    """A Fabric Connection to ``host`` (host keys checked, unknown ones refused)."""
     from fabric import Config, Connection
     from paramiko import RejectPolicy
 
     facts = ConnectionFacts.of(host)
-    config = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
+    config = Config(overrides={"load_ssh_configs": True, "run": {"hide": True, "warn": True}},
+                    runtime_ssh_path=facts.ssh_config)
     kwargs = {"key_filename": facts.key_file, "look_for_keys": False,
               "allow_agent": False} if facts.key_file else {}
     conn = Connection(facts.host, user=facts.user, port=facts.port, config=config,
                       connect_kwargs=kwargs, connect_timeout=15)
+    known = facts.known_hosts or conn.ssh_config.get("userknownhostsfile")
+    if isinstance(known, list):
+        known = known[0]
     client = conn.client
-    if facts.known_hosts:
-        client.load_host_keys(facts.known_hosts)
+    if known and os.path.exists(os.path.expanduser(known)):
+        client.load_host_keys(os.path.expanduser(known))
     else:
         client.load_system_host_keys()
     client.set_missing_host_key_policy(RejectPolicy())
