@@ -100,12 +100,13 @@ x_sendfile = {str(x_sendfile).lower()}
 
 
 def manage(site_config: Path, *args: str, check: bool = True,
-           capture: bool = True) -> subprocess.CompletedProcess:
-    """Run app/manage.py with this instance's site config."""
+           capture: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run app/manage.py with this instance's site config (``input``: its stdin)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
     env["CRDS_SITE_CONFIG"] = str(site_config)
     done = subprocess.run([str(PYTHON), str(APP / "manage.py"), *args], env=env, cwd=APP,
-                          capture_output=capture, text=True, check=False)
+                          capture_output=capture, text=True, check=False, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL)
     if check and done.returncode:
         raise ServerError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return done

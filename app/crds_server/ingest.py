@@ -298,7 +298,8 @@ def _resolve_names(accepted: dict[str, Offer], catalogued: dict, report: IngestR
 
 def ingest_tree(tree: str | os.PathLike, *, user: str = "crds", description: str = "",
                 dry_run: bool = False, allow_missing_references: bool = False,
-                read_headers: bool = False, progress: Progress | None = None) -> IngestReport:
+                read_headers: bool = False, progress: Progress | None = None,
+                action: str = "ingest") -> IngestReport:
     """Check ``tree``, then copy, hash and catalogue its good files (all or none).
 
     ``read_headers``: also record each reference's pedigree, description and type from its
@@ -343,7 +344,7 @@ def ingest_tree(tree: str | os.PathLike, *, user: str = "crds", description: str
                      comment=description, activation_date=now, **_fields(o))
                 for o, sha1 in rows], batch_size=2000)
             AuditLog.objects.bulk_create([
-                AuditLog(user=user, action="ingest", filename=o.name, observatory=obs,
+                AuditLog(user=user, action=action, filename=o.name, observatory=obs,
                          details=f"from {o.path.parent}") for o, _ in rows], batch_size=2000)
         report.timings["catalog"] = time.monotonic() - t0
         report.counts["catalogued"] = len(rows)

@@ -29,20 +29,26 @@ CRDS_SERVER_FILES = SITE.paths.server_files
 CRDS_X_SENDFILE = bool(SITE.downloads.get("x_sendfile", False))
 
 INSTALLED_APPS = [
+    "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.sessions",
     "django.contrib.staticfiles",
     "crds_server.interactive",
     "crds_server.jsonapi",
     "crds_server.locking",
     "crds_server.jpoll",
     "crds_server.fileupload",
+    "crds_server.submission",
 ]
 
 MIDDLEWARE = [
     "crds_server.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crds_server.locking.middleware.InstrumentLockMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -114,6 +120,19 @@ STATIC_ROOT = str(SITE.paths.static_root)
 
 # The client posts whole JSON-RPC requests (headers for many datasets) in one body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024 * 1024
+
+# Submissions: the instrument lock's lifetime after the holder's last action, the largest
+# file one may upload, the list told of each confirmed delivery.
+CRDS_LOCK_MINUTES = int(SITE.submission.get("lock_minutes", 240))
+CRDS_MAX_UPLOAD_BYTES = int(SITE.submission.get("max_upload_mb", 8192)) * 1024 * 1024
+CRDS_TEAM_EMAIL = SITE.submission.get("team_email", SITE.mail.get("to", ""))
+CRDS_INGEST_DIR = SITE.paths.server_files / "ingest"
+CRDS_DELIVERIES_DIR = SITE.paths.server_files / "deliveries"
+CRDS_CATALOGS_DIR = SITE.paths.server_files / "catalogs"
+CRDS_SUBMISSIONS_DIR = SITE.paths.server_files / "submissions"
+LOGIN_URL = "/login/"
+SESSION_COOKIE_AGE = CRDS_LOCK_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 if SITE.behind_apache:

@@ -48,6 +48,7 @@ class SiteConfig:
     cache: dict = field(default_factory=dict)
     mail: dict = field(default_factory=dict)
     downloads: dict = field(default_factory=dict)
+    submission: dict = field(default_factory=dict)
 
     @property
     def behind_apache(self) -> bool:
@@ -124,6 +125,15 @@ def parse(text: str, source: Path | str = "<site config>") -> SiteConfig:
         raise SiteConfigError(f"{where}: [mail] and [downloads] must be tables")
     if "x_sendfile" in downloads:
         _need(downloads, "x_sendfile", bool, f"{where} [downloads]")
+    submission = data.get("submission", {})
+    if not isinstance(submission, dict):
+        raise SiteConfigError(f"{where}: [submission] must be a table")
+    swhere = f"{where} [submission]"
+    for key in ("lock_minutes", "max_upload_mb"):
+        if key in submission and (_need(submission, key, int, swhere) <= 0):
+            raise SiteConfigError(f"{swhere}: {key!r} must be above 0")
+    if "team_email" in submission:
+        _need(submission, "team_email", str, swhere)
     return SiteConfig(
         source=source,
         observatory=obs,
@@ -138,6 +148,7 @@ def parse(text: str, source: Path | str = "<site config>") -> SiteConfig:
         database=dict(database),
         cache=dict(cache),
         mail=dict(mail),
+        submission=dict(submission),
         downloads=dict(downloads),
     )
 

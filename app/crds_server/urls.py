@@ -1,8 +1,11 @@
 from django.urls import path, re_path
 
+from crds_server.fileupload import views as upload
 from crds_server.interactive import downloads, views
+from crds_server.jpoll import views as jpoll
 from crds_server.jsonapi.views import jsonrpc
 from crds_server.locking.views import lock_status
+from crds_server.submission import views as submission
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,4 +20,17 @@ urlpatterns = [
         name="unchecked_get",
     ),
     path("lock_status/<str:user>/", lock_status, name="lock_status"),
+    path("login/", submission.login, name="login"),
+    path("logout/", submission.logout, name="logout"),
+    path("jpoll/open_channel", jpoll.open_channel, name="jpoll_open_channel"),
+    path("upload/chunked/", upload.chunked, name="upload_chunked"),
+    path("upload/list/", upload.listing, name="upload_list"),
+    path("upload/delete/<str:name>", upload.delete, name="upload_delete"),
+    path("batch_submit_references/", submission.batch_submit_references,
+         name="batch_submit_references"),
+    path("submission_form/redcat_submit/", submission.redcat_submit, name="redcat_submit"),
+    path("certify/", submission.certify, name="certify"),
+    path("display_result/<str:results_id>", submission.display_result, name="display_result"),
+    path("submit_confirm_pipeline/", submission.submit_confirm, name="submit_confirm"),
+    path("delivery_status/", submission.deliveries, name="delivery_status"),
 ]

@@ -14,7 +14,7 @@ from invoke import Exit
 from fleet import ui
 from fleet.inventory import Inventory, UnknownServer
 from fleet.ops.core import OpsError
-from fleet.ops.remote import RemoteError
+from fleet.ops.remote import RemoteError, ssh_address
 from fleet.paths import VENV_BIN
 
 #: Every task takes its flags spelled out: no automatic one-letter flags, which gave
@@ -167,6 +167,7 @@ def each(hosts: list, work, timeout: float, what: str = "answer") -> list:
             except Late:
                 out.append({"name": host.name, "error": f"no {what} within {timeout:.0f}s"})
             except Exception as exc:  # noqa: BLE001 - one server's failure is its row's
-                out.append({"name": host.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                out.append({"name": host.name, "error": (
+                    f"{type(exc).__name__} ({ssh_address(host)}): {exc}")[:300]})
     pool.shutdown(wait=False, cancel_futures=True)
     return out

@@ -275,9 +275,12 @@ def backups(c, server, json=False, timeout=120, inventory=None):
     found = each(hosts, one, float(timeout), "list of backups")
     if json:
         print(jsonlib.dumps(found[0] if len(found) == 1 else found, indent=1))
-        return
-    for result in found:
-        _print_backups(result)
+    else:
+        for result in found:
+            _print_backups(result)
+    failed = [r["name"] for r in found if r.get("error")]
+    if failed:
+        raise Exit(f"backups: no answer from {', '.join(failed)}", code=1)
 
 
 def _print_backups(found: dict) -> None:

@@ -71,6 +71,14 @@ class ConnectionFacts:
         )
 
 
+def ssh_address(host: Host) -> str:
+    """Where SSH goes for ``host``, as the inventory says (an alias is resolved by ssh's
+    configuration), for messages: user@host:port."""
+    facts = ConnectionFacts.of(host)
+    where = f"{facts.user}@{facts.host}" if facts.user else facts.host
+    return f"{where}:{facts.port}" if facts.port else where
+
+
 def connect(host: Host):
     """A Fabric Connection to ``host`` (host keys checked, unknown ones refused)."""
     from fabric import Config, Connection

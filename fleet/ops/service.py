@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fleet.inventory import Host
 from fleet.ops.core import OpLog, OpsError, ServerPaths, echo_err, playbook
-from fleet.ops.remote import Remote, RemoteError
+from fleet.ops.remote import Remote, RemoteError, ssh_address
 
 SERVICES = ("memcached", "crds-httpd")
 # The app's self-tests of the running server (the real crds client against the backup port).
@@ -144,10 +144,11 @@ def status(target: Target) -> dict:
     try:
         facts = target.facts()
     except (RemoteError, OpsError, OSError) as exc:
-        row["error"] = f"unreachable: {str(exc)[:200]}"
+        row["error"] = f"unreachable ({ssh_address(target.host)}): {str(exc)[:200]}"
         return row
     except Exception as exc:  # noqa: BLE001 - paramiko/socket errors of every kind
-        row["error"] = f"unreachable: {type(exc).__name__}: {str(exc)[:200]}"
+        row["error"] = (f"unreachable ({ssh_address(target.host)}): "
+                        f"{type(exc).__name__}: {str(exc)[:200]}")
         return row
     row.update(port_mode=facts["port_mode"], disk=facts["disk"], release=facts["release"],
                last_backup=facts["last_backup"], last_backup_age_s=facts["last_backup_age_s"],

@@ -52,8 +52,8 @@ class Server:
         assert status == 200 and answer["error"] is None, answer
         return answer["result"]
 
-    def manage(self, *args, check=True):
-        return manage(self.site, *args, check=check)
+    def manage(self, *args, check=True, input=None):
+        return manage(self.site, *args, check=check, input=input)
 
     def datasets(self) -> list[Path]:
         return [self.seed / d for d in self.manifest["datasets"]]

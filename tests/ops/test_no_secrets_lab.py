@@ -76,6 +76,7 @@ def test_the_tasks_with_verbose_show_no_secret(secrets):
         ("backup", "--server", SERVER, "--yes", *verbose),
         ("restore", "--server", SERVER, "--dry-run", *verbose),
         ("restore", "--server", SERVER, "--yes", *verbose),
+        ("backup", "--server", "hst-ops", "--yes", *verbose),
         ("mirror", "--src", "hst-ops", "--dst", "hst-dev", "--dry-run", *verbose),
         ("deploy", "--server", SERVER, "--dry-run", *verbose),
         ("runtests", "--server", SERVER, "--yes", *verbose),

@@ -85,3 +85,4 @@ def test_without_the_alias_both_fail_and_the_task_says_why(converged_lab, tmp_pa
     assert "Traceback" not in status.stderr, status.stderr
     listed = inv("backups", "--server", "hst-test", "--inventory", spec, check=False)
     assert listed.returncode != 0 and "Traceback" not in listed.stderr, listed.stderr
+    assert ALIAS in listed.stdout + listed.stderr, listed.stdout + listed.stderr

@@ -481,6 +481,29 @@ def get_sqlite_db(observatory):
     return encoded
 
 
+# ---------------------------------------------------------------- jpoll
+
+
+def jpoll_pull_messages(key, since_id=None):
+    """The messages of status channel ``key`` after message number ``since_id``."""
+    from crds_server.jpoll import channels
+
+    try:
+        return channels.pull(key, since_id)
+    except (channels.ChannelNotFound, ValueError) as exc:
+        raise RpcError(str(exc)) from None
+
+
+def jpoll_abort(key):
+    """Ask the process writing to channel ``key`` to stop at its next message."""
+    from crds_server.jpoll import channels
+
+    try:
+        return channels.abort(key)
+    except channels.ChannelNotFound as exc:
+        raise RpcError(str(exc)) from None
+
+
 # ---------------------------------------------------------------- dispatch
 
 METHODS = {

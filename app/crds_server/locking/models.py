@@ -35,6 +35,7 @@ class Lock(models.Model):
 
     @classmethod
     def clear_expired(cls) -> list[str]:
+        """Remove the locks that expired (their holders' submissions are cancelled)."""
         expired = list(cls.objects.filter(expires__lte=timezone.now()))
         for lock in expired:
             lock.delete()

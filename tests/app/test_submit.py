@@ -1,0 +1,228 @@
+"""The write side judged by the real `crds submit` (crds 14.0.3 with its submission extra)
+against the app under mod_wsgi: login with an instrument lock, upload, certify, batch
+submission with automatic rules, confirm or cancel, and the delivery it leaves.
+
+The references are made with astropy from a seeded one (a new USEAFTER), so crds certify
+accepts them; afterwards the real client syncs the new edit context with --check-sha1sum
+and its bestrefs selects the new reference for a dataset that matches it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from appkit import Client, instance_base, sha1, start_server
+from astropy.io import fits
+
+from fleet.django_server import Memcached
+from fleet.paths import VENV_BIN
+
+USER, PASSWORD = "alice", "correct horse battery staple 1"
+OTHER, OTHER_PASSWORD = "bob", "another long password 22"
+
+
+@pytest.fixture(scope="module")
+def hst(tmp_path_factory):
+    mc = Memcached().start()
+    srv = start_server(instance_base("submit"), "hst", mc.location)
+    for name, password in ((USER, PASSWORD), (OTHER, OTHER_PASSWORD)):
+        done = srv.manage("submitter", "set", name, "--email", f"{name}@example.invalid",
+                          input=password + "\n")
+        assert f"{name}: created" in done.stdout, done.stdout + done.stderr
+    yield srv
+    srv.httpd.stop()
+    mc.stop()
+    shutil.rmtree(srv.base, ignore_errors=True)
+
+
+def catalog(srv) -> dict[str, str]:
+    done = srv.manage("shell", "-c", "import json; from crds_server.interactive.models import "
+                      "File; print(json.dumps(dict(File.objects.values_list('name', 'state'))))")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def edit_context(srv) -> str:
+    return srv.result("get_default_context", "hst", "edit")
+
+
+def new_reference(srv, dest, useafter="Jan 01 2025 00:00:00", **cards) -> str:
+    """An ACS WFC dark like the seeded ones, with a new USEAFTER (and ``cards``)."""
+    seeded = srv.store / "references" / "hst" / "32b1403dj_drk.fits"
+    with fits.open(seeded) as hdul:
+        hdul[0].header["USEAFTER"] = useafter
+        hdul[0].header["DESCRIP"] = "a dark for the submission tests"
+        for key, value in cards.items():
+            hdul[0].header[key] = value
+        hdul.writeto(dest, overwrite=True, output_verify="exception")
+    return str(dest)
+
+
+def submit(srv, cache, *args, user=USER, password=PASSWORD, check=True):
+    client = Client(srv, cache, MAST_API_TOKEN=password, CRDS_USERNAME=user)
+    done = client.crds("submit", "--username", user, "--creator", "A Tester",
+                       "--monitor-processing", "--wait-for-completion", *args,
+                       check_rc=False, timeout=600)
+    if check:
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return done
+
+
+def ready_url(done) -> str:
+    found = re.findall(r"(https?://\S+/display_result/[0-9a-f-]+)", done.stdout + done.stderr)
+    assert found, done.stdout[-3000:] + done.stderr[-3000:]
+    return found[-1]
+
+
+def upload_area(srv, user=USER) -> list[str]:
+    root = srv.base / "server_files" / "ingest" / user
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) \
+        if root.is_dir() else []
+
+
+def lock_of(srv, user=USER) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{srv.url}/lock_status/{user}/", timeout=10) as reply:  # noqa: S310
+        return json.loads(reply.read())
+
+
+def test_a_batch_submission_reaches_the_catalog_the_edit_context_and_the_client(
+        hst, tmp_path):
+    before_edit, before = edit_context(hst), catalog(hst)
+    ref = new_reference(hst, tmp_path / "acs_dark_delivery.fits")
+    done = submit(hst, tmp_path / "c1", "--files", ref, "--autoconfirm",
+                  "--description", "ACS WFC dark for 2025")
+    out = done.stdout + done.stderr
+    assert " - ERROR - " not in out, out[-4000:]
+    assert "COMPLETED:" in out, out[-4000:]
+    after = catalog(hst)
+    new = sorted(set(after) - set(before))
+    # One reference with its official CDBS-style name, an rmap, an imap, a pmap.
+    refs = [n for n in new if n.endswith(".fits")]
+    assert len(refs) == 1 and re.match(r"^[0-9a-z]{8}j_drk\.fits$", refs[0]), new
+    assert sorted(n.rsplit(".", 1)[1] for n in new) == ["fits", "imap", "pmap", "rmap"], new
+    assert {after[n] for n in new} == {"delivered"}
+    pmap = next(n for n in new if n.endswith(".pmap"))
+    assert edit_context(hst) == pmap != before_edit
+    assert hst.result("get_default_context", "hst", "operational") != pmap  # only edit moves
+    info = hst.result("get_file_info", pmap.replace(".pmap", ".pmap"), refs[0])
+    assert info["sha1sum"] == sha1(ref) and info["uploaded_as"] == "acs_dark_delivery.fits"
+    assert info["deliverer_user"] == USER and info["creator_name"] == "A Tester"
+    # The delivery: each file hard-linked to its store copy, the .cat to catalogs/.
+    files = hst.base / "server_files"
+    cats = sorted((files / "deliveries").glob("*.cat"))
+    assert len(cats) == 1, cats
+    listed = cats[0].read_text().split()
+    assert sorted(listed) == new
+    assert os.path.samefile(cats[0], files / "catalogs" / cats[0].name)
+    for name in listed:
+        kind = "references" if name.endswith(".fits") else "mappings"
+        assert os.path.samefile(files / "deliveries" / name, hst.store / kind / "hst" / name)
+    # The upload area is empty again and the lock went with the confirm.
+    assert upload_area(hst) == []
+    assert lock_of(hst)["name"] == ""
+    # The real client: the new edit context, every file checked by sha1.
+    client = Client(hst, tmp_path / "sync")
+    synced = client.crds("sync", "--contexts", "hst-edit", "--fetch-references",
+                         "--check-sha1sum")
+    assert "0 errors" in synced.stdout + synced.stderr, synced.stdout + synced.stderr
+    [got] = (tmp_path / "sync" / "references").rglob(refs[0])
+    assert sha1(got) == sha1(ref)
+    # Its bestrefs picks the new dark for a WFC exposure of 2025 and the old one before.
+    picked = client.python(
+        "import json, crds; h = {'INSTRUME': 'ACS', 'DETECTOR': 'WFC', 'CCDAMP': 'ABCD', "
+        "'CCDGAIN': '2.0', 'DARKCORR': 'PERFORM', 'DATE-OBS': '%s', 'TIME-OBS': '00:00:00'}; "
+        f"print(json.dumps([crds.getrecommendations(dict(h), reftypes=['darkfile'], "
+        f"context='{pmap}', observatory='hst')['darkfile'] for d in [0]]))" % "2025-06-01")
+    assert json.loads(picked.stdout.strip().splitlines()[-1]) == [refs[0]]
+    old = client.python(
+        "import crds; print(crds.getrecommendations({'INSTRUME': 'ACS', 'DETECTOR': 'WFC', "
+        "'CCDAMP': 'ABCD', 'CCDGAIN': '2.0', 'DARKCORR': 'PERFORM', 'DATE-OBS': '2020-06-01',"
+        f" 'TIME-OBS': '00:00:00'}}, reftypes=['darkfile'], context='{pmap}', "
+        "observatory='hst')['darkfile'])")
+    assert old.stdout.strip().splitlines()[-1] == "32b1403dj_drk.fits"
+
+
+def test_a_file_that_fails_certify_adds_nothing_and_keeps_the_upload(hst, tmp_path):
+    before, before_edit = catalog(hst), edit_context(hst)
+    bad = new_reference(hst, tmp_path / "acs_bad_dark.fits", useafter="Feb 02 2025 00:00:00",
+                        CCDGAIN=7.5)
+    done = submit(hst, tmp_path / "c2", "--files", bad, "--autoconfirm", "--description",
+                  "a dark with a gain ACS does not have", check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 or " - ERROR - " in out, out[-3000:]
+    assert "CCDGAIN" in out, out[-3000:]  # certify's own message reaches the submitter
+    assert catalog(hst) == before and edit_context(hst) == before_edit
+    assert upload_area(hst) == ["acs_bad_dark.fits"]  # nothing lost
+    wiped = submit(hst, tmp_path / "c3", "--files", bad, "--wipe-existing-files",
+                   "--submission-kind", "certify", check=False)
+    assert upload_area(hst) == ["acs_bad_dark.fits"], wiped.stdout[-2000:]
+    client = Client(hst, tmp_path / "c4", MAST_API_TOKEN=PASSWORD, CRDS_USERNAME=USER)
+    client.crds("submit", "--username", USER, "--logout", check_rc=False)
+    for name in upload_area(hst):
+        (hst.base / "server_files" / "ingest" / USER / name).unlink()
+
+
+def test_certify_only_changes_nothing(hst, tmp_path):
+    before, before_edit = catalog(hst), edit_context(hst)
+    ref = new_reference(hst, tmp_path / "acs_dark_certify.fits", useafter="Mar 03 2025 00:00:00")
+    done = submit(hst, tmp_path / "c5", "--files", ref, "--submission-kind", "certify",
+                  "--description", "certify only")
+    assert "COMPLETED:" in done.stdout + done.stderr
+    assert catalog(hst) == before and edit_context(hst) == before_edit
+
+
+def test_a_cancelled_submission_leaves_no_trace(hst, tmp_path):
+    before, before_edit = catalog(hst), edit_context(hst)
+    cats = sorted((hst.base / "server_files" / "deliveries").glob("*.cat"))
+    for name in upload_area(hst):
+        (hst.base / "server_files" / "ingest" / USER / name).unlink()
+    ref = new_reference(hst, tmp_path / "acs_dark_cancel.fits", useafter="Apr 04 2025 00:00:00")
+    done = submit(hst, tmp_path / "c6", "--files", ref, "--description", "to be cancelled")
+    url = ready_url(done)
+    client = Client(hst, tmp_path / "c7", MAST_API_TOKEN=PASSWORD, CRDS_USERNAME=USER)
+    cancel = client.python(
+        "from crds.submit import web\n"
+        f"c = web.CrdsDjangoConnection('acs', {USER!r}, {PASSWORD!r}, {hst.url!r})\n"
+        "c.login()\n"
+        f"r = c.repost_confirm_or_cancel({url!r}, action='cancel')\n"
+        "print(r.status_code)\n")
+    assert cancel.stdout.strip().splitlines()[-1] == "200", cancel.stdout + cancel.stderr
+    assert catalog(hst) == before and edit_context(hst) == before_edit
+    assert sorted((hst.base / "server_files" / "deliveries").glob("*.cat")) == cats
+    assert upload_area(hst) == ["acs_dark_cancel.fits"]  # the upload area as it was
+    staged = hst.base / "server_files" / "submissions"
+    assert not staged.exists() or list(staged.iterdir()) == []
+    (hst.base / "server_files" / "ingest" / USER / "acs_dark_cancel.fits").unlink()
+
+
+def test_a_lock_held_by_another_is_refused_and_expires(hst, tmp_path):
+    login = ("from crds.submit import web\n"
+             "c = web.CrdsDjangoConnection('acs', {u!r}, {p!r}, {url!r})\n"
+             "c.login()\nprint('logged in')\n")
+    alice = Client(hst, tmp_path / "a", MAST_API_TOKEN=PASSWORD)
+    held = alice.python(login.format(u=USER, p=PASSWORD, url=hst.url))
+    assert "logged in" in held.stdout
+    assert lock_of(hst)["name"] == "acs" and lock_of(hst)["is_expired"] is False
+    bob = alice.python(login.format(u=OTHER, p=OTHER_PASSWORD, url=hst.url), check_rc=False)
+    assert bob.returncode != 0 and "acs is locked by alice" in bob.stdout + bob.stderr
+    wrong = alice.python(login.format(u=OTHER, p="not it", url=hst.url), check_rc=False)
+    assert wrong.returncode != 0 and "wrong user name or password" in wrong.stdout + wrong.stderr
+    # The lock's time runs out (moved into the past: the lifetime is the site config's).
+    hst.manage("shell", "-c", "from django.utils import timezone; from crds_server.locking."
+               "models import Lock; Lock.objects.filter(user='alice').update("
+               "expires=timezone.now())")
+    assert lock_of(hst)["is_expired"] is True
+    took = alice.python(login.format(u=OTHER, p=OTHER_PASSWORD, url=hst.url))
+    assert "logged in" in took.stdout and lock_of(hst, OTHER)["name"] == "acs"
+    cleared = hst.manage("clear_expired_locks")
+    assert lock_of(hst, OTHER)["name"] == "acs", cleared.stdout  # only expired ones go
+    logout = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "python"), "-c", login.format(u=OTHER, p=OTHER_PASSWORD, url=hst.url)
+         + "c.logout()\n"], capture_output=True, text=True, check=True)
+    assert "logged in" in logout.stdout and lock_of(hst, OTHER)["name"] == ""
