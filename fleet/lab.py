@@ -517,17 +517,21 @@ class Lab:
             changes.setdefault("key", []).append(str(self.key.relative_to(ROOT)))
 
     def _ensure_vault(self, changes: dict, echo: Echo) -> None:
-        if VAULT_FILE.exists():
+        """The lab's secrets, generated: made whole when the inventory grew (a new server,
+        a new kind of secret), never changed where a value exists."""
+        data = self._read_vault() if VAULT_FILE.exists() else {}
+        before = json.dumps(data, sort_keys=True)
+        data.setdefault("vault_crds_db_root_password", secrets.token_urlsafe(24))
+        hosts = data.setdefault("vault_crds_secrets", {})
+        for host in self.inventory.groups.get("crds_servers", []):
+            entry = hosts.setdefault(host, {})
+            entry.setdefault("db_password", secrets.token_urlsafe(24))
+            entry.setdefault("secret_key", secrets.token_urlsafe(50))
+            entry.setdefault("submitters", [{"name": "lab-submitter",
+                                             "email": "lab-submitter@lab.invalid",
+                                             "password": secrets.token_urlsafe(24)}])
+        if json.dumps(data, sort_keys=True) == before:
             return
-        servers = self.inventory.groups.get("crds_servers", [])
-        data = {
-            "vault_crds_db_root_password": secrets.token_urlsafe(24),
-            "vault_crds_secrets": {
-                h: {"db_password": secrets.token_urlsafe(24),
-                    "secret_key": secrets.token_urlsafe(50)}
-                for h in servers
-            },
-        }
         # JSON is YAML: no plaintext ever touches the disk.
         plaintext = "---\n" + json.dumps(data, indent=2) + "\n"
         partial = VAULT_FILE.with_name(".vault.yml.partial")
@@ -541,9 +545,24 @@ class Lab:
             partial.unlink(missing_ok=True)
             raise LabError(f"ansible-vault encrypt failed: {done.stderr.strip()}")
         partial.chmod(0o600)
+        verb = "completed" if before != "{}" else "generated"
         partial.rename(VAULT_FILE)
         changes.setdefault("vault", []).append(str(VAULT_FILE.relative_to(ROOT)))
-        echo(f"generated the lab vault {VAULT_FILE.relative_to(ROOT)} (secrets not shown)")
+        echo(f"{verb} the lab vault {VAULT_FILE.relative_to(ROOT)} (secrets not shown)")
+
+    def _read_vault(self) -> dict:
+        done = subprocess.run(
+            [str(VENV_BIN / "ansible-vault"), "view", "--vault-id",
+             f"{VAULT_ID}@{VAULT_CLIENT}", str(VAULT_FILE)],
+            capture_output=True, text=True, cwd=ROOT, check=False)
+        if done.returncode:
+            raise LabError(f"the lab vault {VAULT_FILE.relative_to(ROOT)} cannot be opened "
+                           f"({done.stderr.strip()[:200]}): its password is "
+                           ".cache/lab/vault-password; if that was lost, remove the vault and "
+                           "run `invoke lab.up` (new secrets; converge again)")
+        import yaml
+
+        return yaml.safe_load(done.stdout) or {}
 
     def _ensure_ca(self, changes: dict, echo: Echo) -> None:
         if self.ca_bundle.exists() and (self.ca_dir / "ca.key").exists():

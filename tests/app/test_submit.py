@@ -47,7 +47,7 @@ def catalog(srv) -> dict[str, str]:
 
 
 def edit_context(srv) -> str:
-    return srv.result("get_default_context", "hst", "edit")
+    return srv.result("get_default_context", srv.observatory, "edit")
 
 
 def new_reference(srv, dest, useafter="Jan 01 2025 00:00:00", **cards) -> str:
@@ -226,3 +226,87 @@ def test_a_lock_held_by_another_is_refused_and_expires(hst, tmp_path):
         [str(VENV_BIN / "python"), "-c", login.format(u=OTHER, p=OTHER_PASSWORD, url=hst.url)
          + "c.logout()\n"], capture_output=True, text=True, check=True)
     assert "logged in" in logout.stdout and lock_of(hst, OTHER)["name"] == ""
+
+
+@pytest.fixture(scope="module")
+def jwst():
+    mc = Memcached().start()
+    srv = start_server(instance_base("submitj"), "jwst", mc.location)
+    srv.manage("submitter", "set", USER, "--email", "a@example.invalid", input=PASSWORD + "\n")
+    yield srv
+    srv.httpd.stop()
+    mc.stop()
+    shutil.rmtree(srv.base, ignore_errors=True)
+
+
+def test_a_jwst_batch_submission_names_the_reference_after_the_catalog(jwst, tmp_path):
+    before = catalog(jwst)
+    ref = tmp_path / "nircam_gain_delivery.fits"
+    with fits.open(jwst.store / "references" / "jwst" / "jwst_nircam_gain_0001.fits") as hdul:
+        hdul[0].header["USEAFTER"] = "2025-01-01T00:00:00"
+        hdul.writeto(ref, output_verify="exception")
+    done = submit(jwst, tmp_path / "j1", "--files", str(ref), "--autoconfirm",
+                  "--description", "NIRCam gain for 2025")
+    assert "COMPLETED:" in done.stdout + done.stderr
+    new = sorted(set(catalog(jwst)) - set(before))
+    refs = [n for n in new if n.endswith(".fits")]
+    serials = [int(n.rsplit("_", 1)[1].split(".")[0]) for n in before
+               if n.startswith("jwst_nircam_gain_") and n.endswith(".fits")]
+    assert refs == [f"jwst_nircam_gain_{max(serials) + 1:04d}.fits"], new
+    pmap = next(n for n in new if n.endswith(".pmap"))
+    assert edit_context(jwst) == pmap
+    client = Client(jwst, tmp_path / "jsync")
+    synced = client.crds("sync", "--contexts", "jwst-edit", "--fetch-references",
+                         "--check-sha1sum")
+    assert "0 errors" in synced.stdout + synced.stderr, synced.stdout + synced.stderr
+    assert refs[0] in jwst.result("get_reference_names", pmap)
+    [got] = (tmp_path / "jsync" / "references").rglob(refs[0])
+    assert sha1(got) == sha1(ref)
+
+
+PHASE = """
+import json, re, sys, requests
+from crds.submit import web
+c = web.CrdsDjangoConnection('acs', {user!r}, {password!r}, {url!r})
+if sys.argv[1] == 'start':
+    c.login()
+    c.upload_file({ref!r})
+    c.get('/jpoll/open_channel')
+    r = c.repost('/batch_submit_references/', pmap_mode='pmap_edit', pmap_name='',
+                 instrument='acs', change_level='SEVERE', creator='t', description='mid',
+                 auto_rename=True, compare_old_reference=True)
+    rid = re.search(r'name="results_id" value="([0-9a-f-]+)"', r.text).group(1)
+    json.dump({{'id': rid, 'cookies': requests.utils.dict_from_cookiejar(c.session.cookies)}},
+              open({state!r}, 'w'))
+else:
+    saved = json.load(open({state!r}))
+    c.session.cookies = requests.utils.cookiejar_from_dict(saved['cookies'])
+    r = c.session.get({url!r} + '/display_result/' + saved['id'])
+    print('LOGGED-OFF' if 'lock expired' in r.text else 'STILL-IN')
+"""
+
+
+def test_a_lock_that_expires_mid_submission_cancels_it_and_keeps_the_upload(hst, tmp_path):
+    before, before_edit = catalog(hst), edit_context(hst)
+    for name in upload_area(hst):
+        (hst.base / "server_files" / "ingest" / USER / name).unlink()
+    ref = new_reference(hst, tmp_path / "acs_dark_midway.fits", useafter="May 05 2025 00:00:00")
+    script = PHASE.format(user=USER, password=PASSWORD, url=hst.url, ref=ref,
+                          state=str(tmp_path / "state.json"))
+    client = Client(hst, tmp_path / "m")
+    client.python(script.replace("sys.argv[1]", "'start'"))
+    rid = json.loads((tmp_path / "state.json").read_text())["id"]
+    state = hst.manage("shell", "-c", "from crds_server.submission.models import Submission; "
+                       f"print(Submission.objects.get(id='{rid}').state)")
+    assert state.stdout.split()[-1] == "ready"
+    hst.manage("shell", "-c", "from django.utils import timezone; from crds_server.locking."
+               "models import Lock; Lock.objects.filter(user='alice').update("
+               "expires=timezone.now())")
+    after = client.python(script.replace("sys.argv[1]", "'again'"))
+    assert after.stdout.split()[-1] == "LOGGED-OFF", after.stdout
+    state = hst.manage("shell", "-c", "from crds_server.submission.models import Submission; "
+                       f"print(Submission.objects.get(id='{rid}').state)")
+    assert state.stdout.split()[-1] == "cancelled"
+    assert catalog(hst) == before and edit_context(hst) == before_edit
+    assert upload_area(hst) == ["acs_dark_midway.fits"]
+    (hst.base / "server_files" / "ingest" / USER / "acs_dark_midway.fits").unlink()

@@ -42,10 +42,13 @@ def monitor_reprocessing(log: logging.Logger, *, datasets: int | None = None) ->
 def clear_expired_locks(log: logging.Logger) -> list[str]:
     from crds_server.locking.models import Lock
 
+    from crds_server.jpoll import channels
+
     cleared = Lock.clear_expired()
     for lock in cleared:
         log.info("cleared %s", lock)
-    log.info("%d expired lock(s) cleared", len(cleared))
+    log.info("%d expired lock(s) cleared, %d expired status channel(s)", len(cleared),
+             channels.clear_expired())
     return cleared
 
 

@@ -35,8 +35,12 @@ class Lock(models.Model):
 
     @classmethod
     def clear_expired(cls) -> list[str]:
-        """Remove the locks that expired (their holders' submissions are cancelled)."""
+        """Remove the locks that expired (their holders' submissions are cancelled; their
+        uploads stay)."""
+        from crds_server.submission import engine
+
         expired = list(cls.objects.filter(expires__lte=timezone.now()))
         for lock in expired:
+            engine.cancel_all(lock.user, reason=f"the {lock.name} lock expired")
             lock.delete()
         return [str(lock) for lock in expired]

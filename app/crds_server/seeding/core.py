@@ -159,8 +159,10 @@ class _History:
             "observatory": self.obs.upper(),
             "parkey": self.plan.imap_parkey,
         }
-        selector = {r.filekind: self.rmap_names[r] for r in self.plan.rmaps
-                    if r.instrument == instrument}
+        # Keys as the crds library writes them (InstrumentContext.get_item_key): JWST's
+        # filekinds upper case, HST's lower case, so an rmap inserted later replaces its own.
+        selector = {(r.filekind.upper() if self.obs == "jwst" else r.filekind.lower()):
+                    self.rmap_names[r] for r in self.plan.rmaps if r.instrument == instrument}
         self.mapping_texts[name] = mappings.render(header, mappings.format_plain_selector(selector))
         self.imap_names[instrument] = name
         return name

@@ -31,11 +31,10 @@ def is_submitter(user) -> bool:
 
 def _page(request, template, status=200, **context):
     expired = getattr(request, "lock_expired", None)
-    if expired and "error" not in context:
+    if expired:
         context["error"] = (f"your {expired} lock expired, so you were logged out and your "
                             "submission in progress was cancelled (your uploads are kept); "
                             "log in again")
-        status = 200
     return render(request, f"submission/{template}", context, status=status)
 
 

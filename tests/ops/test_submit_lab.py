@@ -1,0 +1,95 @@
+"""A submission from this machine to a lab server through Apache over TLS, by the real
+`crds submit`, with the submitter the converge made from the lab vault (marker `lab`).
+
+hst-test takes a new ACS dark: the catalog, the edit context and a numbered delivery get
+it; the real client then syncs the new edit context with --check-sha1sum; `invoke backup`
+holds the delivery and its .cat. Put back at the end: hst-test is restored from the backup
+taken before.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import urllib.request
+
+import pytest
+import yaml
+from astropy.io import fits
+from opskit import CA, ENV, LAB, inv, rpc, url
+
+from fleet.paths import ROOT, VENV_BIN
+
+pytestmark = pytest.mark.lab
+
+SERVER, HOST, URL = "hst-test", "tlhstcrds", url(12)
+
+
+def on(script: str) -> str:
+    done = subprocess.run(["podman", "exec", f"{LAB}-{HOST}", "sh", "-c", script], env=ENV,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, script + done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def submitter(converged_lab):
+    done = subprocess.run([str(VENV_BIN / "ansible-vault"), "view",
+                           "inventories/lab/group_vars/all/vault.yml"], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, check=True)
+    [who] = yaml.safe_load(done.stdout)["vault_crds_secrets"][HOST]["submitters"]
+    inv("backup", "--server", SERVER, "--yes")
+    yield who
+    inv("restore", "--server", SERVER, "--yes", timeout=1800)
+
+
+def test_a_submission_through_apache_reaches_the_catalog_and_the_backup(submitter, tmp_path):
+    ctx = __import__("ssl").create_default_context(cafile=str(CA))
+    seeded = tmp_path / "seeded.fits"
+    with urllib.request.urlopen(f"{URL}/unchecked_get/references/hst/32b1403dj_drk.fits",  # noqa: S310
+                                context=ctx, timeout=30) as answer:
+        seeded.write_bytes(answer.read())
+    ref = tmp_path / "lab_acs_dark.fits"
+    with fits.open(seeded) as hdul:
+        hdul[0].header["USEAFTER"] = "Jan 01 2026 00:00:00"
+        hdul.writeto(ref, output_verify="exception")
+    before_edit = rpc(URL, "get_default_context", ["hst", "edit"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env.update(CRDS_SERVER_URL=URL, CRDS_PATH=str(tmp_path / "cache"), CRDS_OBSERVATORY="hst",
+               REQUESTS_CA_BUNDLE=str(CA), SSL_CERT_FILE=str(CA),
+               MAST_API_TOKEN=submitter["password"])
+    done = subprocess.run(
+        [str(VENV_BIN / "crds"), "submit", "--files", str(ref), "--username",
+         submitter["name"], "--monitor-processing", "--wait-for-completion", "--autoconfirm",
+         "--description", "a dark through Apache", "--creator", "lab test"],
+        env=env, capture_output=True, text=True, timeout=900, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and " - ERROR - " not in out, out[-4000:]
+    assert submitter["password"] not in out
+    new_edit = rpc(URL, "get_default_context", ["hst", "edit"])
+    assert new_edit != before_edit
+    names = rpc(URL, "get_mapping_names", [new_edit])
+    assert new_edit in names
+    # The delivery on the server: the reference linked to its store copy, the .cat too.
+    cats = on("ls /ifs/crds/hst/test/server_files/deliveries/ | grep '\\.cat$'").split()
+    assert len(cats) == 1, cats
+    listed = on(f"cat /ifs/crds/hst/test/server_files/deliveries/{cats[0]}").split()
+    [official] = [n for n in listed if n.endswith(".fits")]
+    assert re.match(r"^[0-9a-z]{8}j_drk\.fits$", official)
+    inodes = on(f"stat -c %i /ifs/crds/hst/test/server_files/deliveries/{official} "
+                f"/ifs/crds/hst/test/file_cache/references/hst/{official}").split()
+    assert len(set(inodes)) == 1
+    # The real client: the new edit context, every file by sha1.
+    sync = subprocess.run(
+        [str(VENV_BIN / "crds"), "sync", "--contexts", "hst-edit", "--fetch-references",
+         "--check-sha1sum"], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert "0 errors" in sync.stdout + sync.stderr, sync.stdout + sync.stderr
+    # The shared latest backup holds the delivery's list, in catalogs/ and deliveries/, and
+    # names the delivered reference for relinking (references are never in a backup).
+    inv("backup", "--server", SERVER, "--yes")
+    latest = "/eng/ssb/crds/backups/hst-test/files"
+    assert on(f"cat {latest}/catalogs/{cats[0]}").split() == listed
+    assert on(f"cat {latest}/deliveries/{cats[0]}").split() == listed
+    assert official in on(f"cat {latest}/deliveries.links").split()
+    assert submitter["password"] not in on(f"cat {latest}/../data.sql")
