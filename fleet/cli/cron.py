@@ -34,7 +34,8 @@ from fleet.paths import ROOT, VENV_BIN
 
 JOBS = {"nightly": "nightly.cron.job", "backup": "backup_server",
         "monitor_reprocessing": "monitor_reprocessing",
-        "clear_expired_locks": "clear_expired_locks", "sync_ops_to_grp": "sync_ops_to_grp"}
+        "clear_expired_locks": "clear_expired_locks", "track_deliveries": "track_deliveries",
+        "sync_ops_to_grp": "sync_ops_to_grp"}
 REBUILT = ("dev", "test")
 
 

@@ -444,12 +444,13 @@ def cmd_adopt(a: dict) -> dict:
             refused[name] = "its sha1 is not the catalog's"
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
+            shutil.move(path, target)  # a quarantine may be on another file system
             if os.geteuid() == 0:
                 shutil.chown(target, a["owner"], a["group"])
             os.chmod(target, 0o640)
             adopted += 1
-    shutil.rmtree(staging, ignore_errors=True)
+    if not a.get("keep_staging"):
+        shutil.rmtree(staging, ignore_errors=True)
     return {"adopted": adopted, "refused": refused}
 
 
@@ -509,14 +510,16 @@ def cmd_facts(a: dict) -> dict:
 STAMP_RE = re.compile(r"\d{8}T\d{6}")
 
 
-def _describe_backup(root: Path, now: dt.datetime) -> dict:
-    """One backup folder: stamp, age, size, app version and whether its manifest verifies."""
+def _describe_backup(root: Path, now: dt.datetime, stamp_: str | None = None) -> dict:
+    """One backup folder: stamp, age, size, app version and whether its manifest verifies.
+    A dated backup is named by its folder (what `--from` takes); the shared latest copy by
+    the stamp it records."""
     info_file = root / INFO
     try:
         info = json.loads(info_file.read_text()) if info_file.is_file() else {}
     except ValueError:
         info = {}
-    stamp_ = info.get("stamp") or root.name
+    stamp_ = stamp_ or info.get("stamp") or root.name
     age = None
     if STAMP_RE.fullmatch(stamp_ or ""):
         when = dt.datetime.strptime(stamp_, "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
@@ -536,7 +539,7 @@ def cmd_backups(a: dict) -> dict:
     """The dated backups (oldest first) and the shared latest copy, each verified."""
     now = dt.datetime.now(dt.UTC)
     dated = Path(a["dated_root"])
-    rows = [_describe_backup(p, now) for p in sorted(dated.iterdir())
+    rows = [_describe_backup(p, now, p.name) for p in sorted(dated.iterdir())
             if p.is_dir() and STAMP_RE.fullmatch(p.name)] if dated.is_dir() else []
     exchange = Path(a["exchange"]) if a.get("exchange") else None
     latest = _describe_backup(exchange, now) if exchange and exchange.is_dir() else None

@@ -302,6 +302,11 @@ def ansible_failure(output: str) -> str:
             try:
                 result = json.loads(found.group(2))
                 message = result.get("msg") or result.get("stderr") or str(result)[:300]
+                if result.get("stderr") and message != result.get("stderr"):
+                    # "non-zero return code" alone says nothing: what the command said
+                    tail = [ln for ln in str(result["stderr"]).splitlines()
+                            if ln.strip() and "is ignored: it is neither" not in ln][-3:]
+                    message = f"{message}: {' / '.join(tail)}" if tail else message
             except ValueError:
                 message = found.group(2)[:300]
             failures.append(f"task '{task}' failed on {found.group(1)}: {str(message)[:600]}")

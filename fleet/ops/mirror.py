@@ -19,6 +19,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
+from pathlib import PurePosixPath
 
 from fleet.ops.agent import MAPPING_EXT
 from fleet.ops.core import OpsError, Plan, stamp
@@ -266,14 +267,43 @@ class Mirror:
             self.echo("          the file cache lacks nothing")
             return {"synced": 0}
         if self.restore:
-            self.report["missing"] = want
-            self.echo(f"          {len(want)} catalogued files are not in the cache and a "
-                      "restore has no other server to fetch them from (reported)")
-            return {"synced": 0}
+            back = self.from_quarantine(want)
+            self.report["unquarantined"] = back
+            want = [n for n in want if n not in back]
+            if back:
+                self.echo(f"          {len(back)} catalogued files brought back from this "
+                          "server's quarantine (sha1 checked against the catalog)")
+            if want:
+                self.report["missing"] = want
+                self.echo(f"          {len(want)} catalogued files are not in the cache and a "
+                          "restore has no other server to fetch them from (reported)")
+            return {"synced": 0, "unquarantined": len(back)}
         moved = self.transfer(want)
         self.report["synced"] = want
         self.client_check()
         return {"synced": moved}
+
+    def from_quarantine(self, names: list[str]) -> list[str]:
+        """The catalogued files this server's earlier runs moved to quarantine (newest run
+        first), moved back where the restored catalog knows them, each only with the
+        catalog's size and sha1: an abort, or a restore of a later backup, loses no file."""
+        d = self.dst.paths
+        listing = self.dst.remote.sh(
+            f"ls -1d {shlex.quote(d.server_dir)}/quarantine/*/ 2>/dev/null | sort -r || true",
+            check=False).stdout.split()
+        wanted = {cache_path(self.dst, n): n for n in names}
+        back: list[str] = []
+        for qdir in listing:
+            if not wanted:
+                break
+            out = self.dst.agent("adopt", staging=f"{qdir.rstrip('/')}/"
+                                 f"{PurePosixPath(d.file_cache).name}", names=sorted(wanted),
+                                 my_cnf=d.my_cnf, file_cache=d.file_cache, owner=d.crds_user,
+                                 group=d.crds_group, keep_staging=True)
+            for rel in list(wanted):
+                if wanted[rel] not in out["refused"] and rel not in out["refused"]:
+                    back.append(wanted.pop(rel))
+        return back
 
     def transfer(self, names: list[str]) -> int:
         """The files dst lacks, streamed from src's cache (tar over the two SSH connections,

@@ -155,7 +155,7 @@ def status(target: Target) -> dict:
                unfinished=facts["unfinished"])
     port = facts["port"] or target.paths.port
     try:
-        info = target.health(port, tries=1)
+        info = target.health(port, tries=3)
         row.update(up=True, operational_context=info.get("operational_context"),
                    edit_context=info.get("edit_context"),
                    version=info.get("server_version"))

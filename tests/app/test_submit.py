@@ -310,3 +310,43 @@ def test_a_lock_that_expires_mid_submission_cancels_it_and_keeps_the_upload(hst,
     assert catalog(hst) == before and edit_context(hst) == before_edit
     assert upload_area(hst) == ["acs_dark_midway.fits"]
     (hst.base / "server_files" / "ingest" / USER / "acs_dark_midway.fits").unlink()
+
+
+def test_the_archive_stand_in_takes_a_delivery_to_archived_and_a_broken_one_to_failed(hst):
+    """Runs after the batch submission above left one delivery."""
+    from crds_server.archive import deliveries_standin
+
+    files = hst.base / "server_files" / "deliveries"
+    [cat] = sorted(files.glob("*.cat"))
+    delivered = cat.read_text().split()
+    state = ("import json; from crds_server.submission.models import Delivery; from "
+             "crds_server.interactive.models import File; d = Delivery.objects.get(catalog="
+             f"'{cat.name}'); print(json.dumps([d.state, sorted(set(File.objects.filter("
+             "name__in=d.files).values_list('state', flat=True)))]))")
+
+    def states():
+        return json.loads(hst.manage("shell", "-c", state).stdout.strip().splitlines()[-1])
+
+    assert states() == ["delivered", ["delivered"]]
+    # The archive has started: the list renamed _proc.
+    os.replace(cat, cat.with_name(cat.name + "_proc"))
+    hst.manage("track_deliveries")
+    assert states() == ["archiving", ["archiving"]]
+    os.replace(cat.with_name(cat.name + "_proc"), cat)
+    # The stand-in archives it: files and list gone; the catalogs/ copy stays.
+    assert deliveries_standin.run(files) == [f"{cat.name}: archived ({len(delivered)} files)"]
+    assert list(files.iterdir()) == []
+    assert (hst.base / "server_files" / "catalogs" / cat.name).read_text().split() == delivered
+    hst.manage("track_deliveries")
+    assert states() == ["archived", ["archived"]]
+    import urllib.request
+
+    with urllib.request.urlopen(f"{hst.url}/delivery_status/", timeout=10) as page:  # noqa: S310
+        html = page.read().decode()
+    assert re.search(rf"<td>{re.escape(cat.name)}</td><td>archived</td><td>{USER}</td>", html)
+    # A delivery with a file gone: archiving-failed, the files left for the operators.
+    (files / "opus_x_h.cat").write_text("missing_file.fits\n")
+    assert deliveries_standin.run(files) == [
+        "opus_x_h.cat: archiving-failed (missing missing_file.fits)"]
+    assert [p.name for p in files.iterdir()] == ["opus_x_h.cat_proc_err"]
+    (files / "opus_x_h.cat_proc_err").unlink()

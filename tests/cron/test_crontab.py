@@ -50,6 +50,7 @@ def test_crontab_of_each_server(host):
     got = jobs(text)
     assert got["monitor_reprocessing"] == "*/5 * * * *"
     assert got["clear_expired_locks"] == "*/5 * * * *"
+    assert got["track_deliveries"] == "*/5 * * * *"
     assert got["backup_server"] == "0 3 * * *"
     if host.use in ("bit", "cit"):  # frozen I&T: no nightly
         assert "nightly.cron.job" not in got, text

@@ -13,5 +13,6 @@ JOBS = {
     "backup": "backup_server",
     "monitor_reprocessing": "monitor_reprocessing",
     "clear_expired_locks": "clear_expired_locks",
+    "track_deliveries": "track_deliveries",
     "sync_ops_to_grp": "sync_ops_to_grp",
 }

@@ -52,6 +52,16 @@ def clear_expired_locks(log: logging.Logger) -> list[str]:
     return cleared
 
 
+def track_deliveries(log: logging.Logger) -> dict[str, str]:
+    from crds_server.submission import deliveries
+
+    changed = deliveries.track()
+    for catalog, state in sorted(changed.items()):
+        log.info("%s: %s", catalog, state)
+    log.info("%d deliveries changed state", len(changed))
+    return changed
+
+
 def sync_ops_to_grp(log: logging.Logger, *, dest: str | None = None) -> dict:
     from . import publish
 
@@ -70,6 +80,7 @@ WORK: dict[str, Callable[..., object]] = {
     "nightly": nightly,
     "monitor_reprocessing": monitor_reprocessing,
     "clear_expired_locks": clear_expired_locks,
+    "track_deliveries": track_deliveries,
     "sync_ops_to_grp": sync_ops_to_grp,
     "backup": backup,
 }
