@@ -32,7 +32,7 @@ SYSTEM_PACKAGES := podman runc debootstrap uidmap slirp4netns iptables \
 	golang-github-containernetworking-plugin-dnsname \
 	python3 python3-venv python3-dev build-essential pkg-config libmariadb-dev \
 	apache2 apache2-dev libapache2-mod-xsendfile memcached \
-	openssh-client rsync git iproute2 ca-certificates
+	openssh-client rsync curl git iproute2 ca-certificates
 
 STAGE := bin/stage
 

@@ -21,7 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 @contextmanager
 def app_server(observatory: str = "hst", processes: int = 1, threads: int = 8, setup=None,
-               **config):
+               extra_args: tuple[str, ...] = (), **config):
     """A seeded instance served by mod_wsgi-express with a private memcached.
 
     ``setup(site_config)`` runs before Apache starts (e.g. to ingest more files).
@@ -33,7 +33,8 @@ def app_server(observatory: str = "hst", processes: int = 1, threads: int = 8, s
         site = prepare(base, observatory, f"{observatory}-bench", cache=mc.location, **config)
         if setup:
             setup(site)
-        httpd = ModWsgiServer(site, processes=processes, threads=threads).start()
+        httpd = ModWsgiServer(site, processes=processes, threads=threads,
+                              extra_args=extra_args).start()
         yield httpd, site
     finally:
         if httpd:

@@ -259,8 +259,10 @@ class ModWsgiServer:
     """An instance served by Apache httpd + mod_wsgi (mod_wsgi-express) on loopback."""
 
     def __init__(self, site_config: Path, port: int | None = None, *, processes: int = 1,
-                 threads: int = 8, user: str = "www-data", access_log: bool = False):
+                 threads: int = 8, user: str = "www-data", access_log: bool = False,
+                 extra_args: tuple[str, ...] = ()):
         self.site_config = Path(site_config)
+        self.extra_args = tuple(extra_args)  # more mod_wsgi-express options (benchmarks)
         self.base = self.site_config.parent
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
@@ -289,6 +291,7 @@ class ModWsgiServer:
         if self.access_log:
             cmd.append("--access-log")
         cmd += self._xsendfile_args()
+        cmd += list(self.extra_args)
         if os.geteuid() == 0:
             for parent in self.base.resolve().parents:
                 if not parent.stat().st_mode & 0o001:

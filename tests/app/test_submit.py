@@ -350,3 +350,46 @@ def test_the_archive_stand_in_takes_a_delivery_to_archived_and_a_broken_one_to_f
         "opus_x_h.cat: archiving-failed (missing missing_file.fits)"]
     assert [p.name for p in files.iterdir()] == ["opus_x_h.cat_proc_err"]
     (files / "opus_x_h.cat_proc_err").unlink()
+
+
+PLAIN = """
+import json, re
+from crds.submit import web
+c = web.CrdsDjangoConnection('acs', {user!r}, {password!r}, {url!r})
+c.login()
+c.upload_file({path!r})
+c.get('/jpoll/open_channel')
+r = c.repost({page!r}, pmap_mode='pmap_edit', pmap_name='', instrument='acs',
+             change_level='SEVERE', creator='t', description='plain', auto_rename=True,
+             compare_old_reference=True)
+rid = re.search(r'name="results_id" value="([0-9a-f-]+)"', r.text).group(1)
+c.repost_confirm_or_cancel({url!r} + '/display_result/' + rid, action='confirm')
+c.logout()
+print('done')
+"""
+
+
+def test_submit_references_and_mappings_without_automatic_rules(hst, tmp_path):
+    from crds.refactoring import checksum
+
+    before, before_edit = catalog(hst), edit_context(hst)
+    for name in upload_area(hst):
+        (hst.base / "server_files" / "ingest" / USER / name).unlink()
+    client = Client(hst, tmp_path / "p")
+    ref = new_reference(hst, tmp_path / "acs_plain_dark.fits", useafter="Jun 06 2025 00:00:00")
+    client.python(PLAIN.format(user=USER, password=PASSWORD, url=hst.url, path=ref,
+                               page="/submit/reference/"))
+    added = sorted(set(catalog(hst)) - set(before))
+    assert len(added) == 1 and added[0].endswith("j_drk.fits"), added
+    assert edit_context(hst) == before_edit  # no rules were generated
+    # A hand-made rmap: the current ACS dark rules under a new name.
+    rmaps = sorted(n for n in catalog(hst) if n.startswith("hst_acs_darkfile_"))
+    text = (hst.store / "mappings" / "hst" / rmaps[-1]).read_text()
+    rmap = tmp_path / "hst_acs_darkfile_0777.rmap"
+    rmap.write_text(text.replace(f"'name' : '{rmaps[-1]}'", f"'name' : '{rmap.name}'"))
+    checksum.update_checksum(str(rmap))
+    client.python(PLAIN.format(user=USER, password=PASSWORD, url=hst.url, path=str(rmap),
+                               page="/submit/mapping/"))
+    assert sorted(set(catalog(hst)) - set(before)) == sorted([*added, rmap.name])
+    assert edit_context(hst) == before_edit
+    assert upload_area(hst) == []

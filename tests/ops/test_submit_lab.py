@@ -24,10 +24,11 @@ from fleet.paths import ROOT, VENV_BIN
 pytestmark = pytest.mark.lab
 
 SERVER, HOST, URL = "hst-test", "tlhstcrds", url(12)
+DEV, DEV_HOST = "hst-dev", "dlhstcrds"
 
 
-def on(script: str) -> str:
-    done = subprocess.run(["podman", "exec", f"{LAB}-{HOST}", "sh", "-c", script], env=ENV,
+def on(script: str, host: str = HOST) -> str:
+    done = subprocess.run(["podman", "exec", f"{LAB}-{host}", "sh", "-c", script], env=ENV,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, script + done.stdout + done.stderr
     return done.stdout
@@ -39,9 +40,11 @@ def submitter(converged_lab):
                            "inventories/lab/group_vars/all/vault.yml"], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, check=True)
     [who] = yaml.safe_load(done.stdout)["vault_crds_secrets"][HOST]["submitters"]
-    inv("backup", "--server", SERVER, "--yes")
+    for server in (SERVER, DEV):
+        inv("backup", "--server", server, "--yes")
     yield who
-    inv("restore", "--server", SERVER, "--yes", timeout=1800)
+    for server in (DEV, SERVER):
+        inv("restore", "--server", server, "--yes", timeout=1800)
 
 
 def test_a_submission_through_apache_reaches_the_catalog_and_the_backup(submitter, tmp_path):
@@ -93,3 +96,14 @@ def test_a_submission_through_apache_reaches_the_catalog_and_the_backup(submitte
     assert on(f"cat {latest}/deliveries/{cats[0]}").split() == listed
     assert official in on(f"cat {latest}/deliveries.links").split()
     assert submitter["password"] not in on(f"cat {latest}/../data.sql")
+    # A mirror hst-test -> hst-dev carries the delivery: the list, the reference linked to
+    # dev's own store copy, the catalog rows with the same sha1s.
+    inv("mirror", "--src", SERVER, "--dst", DEV, "--yes", timeout=1800)
+    dev_files = "/ifs/crds/hst/dev/server_files"
+    assert on(f"cat {dev_files}/deliveries/{cats[0]}", DEV_HOST).split() == listed
+    assert on(f"cat {dev_files}/catalogs/{cats[0]}", DEV_HOST).split() == listed
+    inodes = on(f"stat -c %i {dev_files}/deliveries/{official} "
+                f"/ifs/crds/hst/dev/file_cache/references/hst/{official}", DEV_HOST).split()
+    assert len(set(inodes)) == 1
+    sums = [rpc(u, "get_file_info_map", ["hst", listed, ["sha1sum"]]) for u in (URL, url(13))]
+    assert sums[0] == sums[1] and set(sums[0]) == set(listed)

@@ -40,9 +40,8 @@ def monitor_reprocessing(log: logging.Logger, *, datasets: int | None = None) ->
 
 
 def clear_expired_locks(log: logging.Logger) -> list[str]:
-    from crds_server.locking.models import Lock
-
     from crds_server.jpoll import channels
+    from crds_server.locking.models import Lock
 
     cleared = Lock.clear_expired()
     for lock in cleared:

@@ -252,6 +252,7 @@ def start(user: str, instrument: str, form: dict, kind: str = "batch",
     except SubmissionError as exc:
         _fail(sub, key, str(exc))
         return sub
+    sub.results["uploaded"] = [f.name for f in files]
     compare = str(form.get("compare_old_reference", "True")).lower() not in ("false", "0", "")
     auto_rename = str(form.get("auto_rename", "True")).lower() not in ("false", "0", "")
     with relayed(key) as relay:
@@ -269,7 +270,10 @@ def start(user: str, instrument: str, form: dict, kind: str = "batch",
                 channels.push(key, "done", {"status": channels.STATUS_OK,
                                             "result": result_url(sub)})
                 return sub
-            _stage(sub, files, pmap, auto_rename, relay)
+            if kind == "batch":
+                _stage(sub, files, pmap, auto_rename, relay)
+            else:
+                _stage_as_is(sub, files, auto_rename and kind == "references", relay)
         except channels.Aborted:
             _fail(sub, None, "stopped by the submitter (jpoll_abort)", relay)
             return sub
@@ -371,6 +375,36 @@ def _stage(sub: Submission, files: list[Path], pmap: str, auto_rename: bool,
     relay.say(f"new context {new_pmap} derived from {pmap}")
 
 
+def _stage_as_is(sub: Submission, files: list[Path], rename: bool, relay: Relay) -> None:
+    """Submit References / Submit Mappings: the files themselves, no rules generated (the
+    references renamed to official names; the mappings under the names they carry). A
+    submitted pmap becomes the edit context on confirm."""
+    obs = store.observatory()
+    staging = staging_dir(sub)
+    shutil.rmtree(staging, ignore_errors=True)
+    taken: set[str] = set()
+    renamed, mappings = {}, []
+    for path in files:
+        is_mapping = path.name.endswith((".pmap", ".imap", ".rmap"))
+        new = official_reference_name(path, taken) if rename and not is_mapping else path.name
+        if store.path_of(new).exists():
+            raise SubmissionError(f"{new}: the store has a file of this name")
+        taken.add(new)
+        kind = "mappings" if is_mapping else "references"
+        dest = staging / kind / obs / new
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        if is_mapping:
+            mappings.append(new)
+        else:
+            renamed[path.name] = new
+            relay.say(f"{path.name} is {new}")
+    pmaps = [m for m in mappings if m.endswith(".pmap")]
+    sub.new_context = pmaps[0] if len(pmaps) == 1 else ""
+    sub.results.update(renamed=renamed, mappings=mappings, certify=relay.lines,
+                       warnings=relay.warnings)
+
+
 def _derived(name: str, pmap: str, new_names: dict, by_rmap: dict, new_rmaps: list) -> str:
     old = {v: k for k, v in new_names.items()}
     old.update(dict(zip(new_rmaps, sorted(by_rmap), strict=True)))
@@ -435,12 +469,14 @@ def confirm(sub: Submission, user: str) -> Submission:
                 record.change_level = sub.change_level
                 record.derived_from = _derived_from(record.name, sub)
                 record.save()
-            store.set_context(sub.new_context, which="edit", user=user,
-                              description=sub.description)
+            if sub.new_context:
+                store.set_context(sub.new_context, which="edit", user=user,
+                                  description=sub.description)
             delivery = _deliver(sub, names, user)
             sub.state, sub.delivery = "confirmed", delivery.number
             sub.save()
-            AuditLog.objects.create(user=user, action="batch submit", filename=sub.new_context,
+            AuditLog.objects.create(user=user, action=f"{sub.kind} submit",
+                                    filename=sub.new_context or names[0],
                                     observatory=sub.observatory,
                                     details=f"{len(names)} files, delivery {delivery.catalog}: "
                                             f"{sub.description[:500]}")
@@ -451,7 +487,7 @@ def confirm(sub: Submission, user: str) -> Submission:
         _undeliver(sub)
         raise
     shutil.rmtree(staging, ignore_errors=True)
-    for uploaded in sub.results.get("renamed", {}):
+    for uploaded in sub.results.get("uploaded", []):
         with contextlib.suppress(area.UploadError):
             area.delete(user, uploaded)
     _mail(sub, names)

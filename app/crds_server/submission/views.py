@@ -111,6 +111,16 @@ def redcat_submit(request):
 
 
 @ensure_csrf_cookie
+def submit_references(request):
+    return _submission_view(request, "references")
+
+
+@ensure_csrf_cookie
+def submit_mappings(request):
+    return _submission_view(request, "mappings")
+
+
+@ensure_csrf_cookie
 def certify(request):
     return _submission_view(request, "certify")
 
