@@ -19,6 +19,8 @@ import yaml
 from astropy.io import fits
 from opskit import CA, ENV, LAB, inv, rpc, url
 
+from fleet.inventory import Inventory
+from fleet.ops.service import Target
 from fleet.paths import ROOT, VENV_BIN
 
 pytestmark = pytest.mark.lab
@@ -42,7 +44,11 @@ def submitter(converged_lab):
     [who] = yaml.safe_load(done.stdout)["vault_crds_secrets"][HOST]["submitters"]
     for server in (SERVER, DEV):
         inv("backup", "--server", server, "--yes")
+    for host in (HOST, DEV_HOST):  # the stand-in archive waits until the checks are done
+        on("systemctl stop crds-archive-standin.timer", host)
     yield who
+    for host in (HOST, DEV_HOST):
+        on("systemctl start crds-archive-standin.timer", host)
     for server in (DEV, SERVER):
         inv("restore", "--server", server, "--yes", timeout=1800)
 
@@ -107,3 +113,14 @@ def test_a_submission_through_apache_reaches_the_catalog_and_the_backup(submitte
     assert len(set(inodes)) == 1
     sums = [rpc(u, "get_file_info_map", ["hst", listed, ["sha1sum"]]) for u in (URL, url(13))]
     assert sums[0] == sums[1] and set(sums[0]) == set(listed)
+    # The archive STAND-IN takes the delivery: the list and the files leave deliveries/,
+    # the catalogs/ copy stays, and track_deliveries marks the files archived.
+    on("systemctl start crds-archive-standin.service")
+    assert on("ls /ifs/crds/hst/test/server_files/deliveries/").split() == []
+    assert on(f"cat /ifs/crds/hst/test/server_files/catalogs/{cats[0]}").split() == listed
+    t = Target(Inventory("lab").server(SERVER), "lab")
+    try:
+        t.manage(["track_deliveries"])
+    finally:
+        t.close()
+    assert rpc(URL, "get_file_info", ["hst", official])["state"] == "archived"
