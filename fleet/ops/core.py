@@ -304,8 +304,8 @@ def ansible_failure(output: str) -> str:
                 message = result.get("msg") or result.get("stderr") or str(result)[:300]
                 if result.get("stderr") and message != result.get("stderr"):
                     # "non-zero return code" alone says nothing: what the command said
-                    tail = [ln for ln in str(result["stderr"]).splitlines()
-                            if ln.strip() and "is ignored: it is neither" not in ln][-3:]
+                    tail = [ln.strip()[:200] for ln in str(result["stderr"]).splitlines()
+                            if ln.strip() and "is ignored: it is neither" not in ln][-2:]
                     message = f"{message}: {' / '.join(tail)}" if tail else message
             except ValueError:
                 message = found.group(2)[:300]
