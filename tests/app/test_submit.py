@@ -16,10 +16,10 @@ import shutil
 import subprocess
 
 import pytest
-from appkit import Client, instance_base, sha1, start_server
+from appkit import Client, Server, instance_base, sha1, start_server
 from astropy.io import fits
 
-from fleet.django_server import Memcached
+from fleet.django_server import Memcached, ModWsgiServer, prepare
 from fleet.paths import VENV_BIN
 
 USER, PASSWORD = "alice", "correct horse battery staple 1"
@@ -29,7 +29,10 @@ OTHER, OTHER_PASSWORD = "bob", "another long password 22"
 @pytest.fixture(scope="module")
 def hst(tmp_path_factory):
     mc = Memcached().start()
-    srv = start_server(instance_base("submit"), "hst", mc.location)
+    site = prepare(instance_base("submit"), "hst", "hst-apptest", cache=mc.location)
+    with open(site, "a") as config:  # a small upload limit, to be refused
+        config.write("\n[submission]\nmax_upload_mb = 50\n")
+    srv = Server("hst", site, ModWsgiServer(site, access_log=True).start())
     for name, password in ((USER, PASSWORD), (OTHER, OTHER_PASSWORD)):
         done = srv.manage("submitter", "set", name, "--email", f"{name}@example.invalid",
                           input=password + "\n")
@@ -393,3 +396,53 @@ def test_submit_references_and_mappings_without_automatic_rules(hst, tmp_path):
     assert sorted(set(catalog(hst)) - set(before)) == sorted([*added, rmap.name])
     assert edit_context(hst) == before_edit
     assert upload_area(hst) == []
+
+
+BAD_INPUT = """
+import io, json, requests
+from crds.submit import web
+c = web.CrdsDjangoConnection('acs', {user!r}, {password!r}, {url!r})
+c.login()
+out = {{}}
+token = c.session.get({url!r} + '/upload/chunked/').cookies['csrftoken']
+def post(name, data, rng=None):
+    r = c.session.post({url!r} + '/upload/chunked/', files={{'files': (name, io.BytesIO(data))}},
+                       data={{'csrfmiddlewaretoken': token}},
+                       headers={{'Content-Range': rng}} if rng else {{}})
+    return [r.status_code, r.json().get('error', '')]
+out['dots'] = post('a..b.fits', b'x' * 10)
+out['hidden'] = post('.hidden.fits', b'x' * 10)
+out['too_big'] = post('big.fits', b'x' * 1000, 'bytes 0-999/%d' % (60 * 1024 * 1024))
+out['gap'] = post('gap.fits', b'x' * 1000, 'bytes 5000-5999/10000')
+out['list'] = [f['name'] for f in c.session.get({url!r} + '/upload/list/').json()['files']]
+print(json.dumps(out))
+"""
+
+
+def test_uploads_refuse_bad_names_sizes_and_chunks_by_name(hst, tmp_path):
+    for name in upload_area(hst):
+        (hst.base / "server_files" / "ingest" / USER / name).unlink()
+    client = Client(hst, tmp_path / "b")
+    done = client.python(BAD_INPUT.format(user=USER, password=PASSWORD, url=hst.url))
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["dots"][0] == 400 and "no path, no '..'" in out["dots"][1], out
+    assert out["hidden"][0] == 400 and "not starting with a dot" in out["hidden"][1], out
+    assert out["too_big"][0] == 400 and "this server takes files up to" in out["too_big"][1]
+    assert out["gap"][0] == 400 and "does not follow the 0 bytes received" in out["gap"][1]
+    assert out["list"] == [] and upload_area(hst) == []  # nothing half-written stays listed
+    area = hst.base / "server_files" / "ingest" / USER
+    assert [p.name for p in area.iterdir()] == [], list(area.iterdir())
+
+
+def test_a_copy_of_a_catalogued_file_is_refused_by_name(hst, tmp_path):
+    before = catalog(hst)
+    twin = tmp_path / "renamed_copy_drk.fits"
+    shutil.copyfile(hst.store / "references" / "hst" / "32b1403dj_drk.fits", twin)
+    done = submit(hst, tmp_path / "d", "--files", str(twin), "--autoconfirm",
+                  "--description", "a copy", check=False)
+    out = done.stdout + done.stderr
+    assert "renamed_copy_drk.fits: the same bytes are already catalogued as " \
+           "32b1403dj_drk.fits" in out, out[-3000:]
+    assert catalog(hst) == before
+    for name in upload_area(hst):
+        (hst.base / "server_files" / "ingest" / USER / name).unlink()
