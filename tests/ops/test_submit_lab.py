@@ -9,9 +9,11 @@ taken before.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -42,15 +44,18 @@ def submitter(converged_lab):
                            "inventories/lab/group_vars/all/vault.yml"], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, check=True)
     [who] = yaml.safe_load(done.stdout)["vault_crds_secrets"][HOST]["submitters"]
-    for server in (SERVER, DEV):
+    stamps = {}
+    for server in (SERVER, DEV):  # dated backups to come back to (the test makes newer ones)
         inv("backup", "--server", server, "--yes")
+        stamps[server] = json.loads(inv("backups", "--server", server, "--json").stdout)[
+            "dated"][-1]["stamp"]
     for host in (HOST, DEV_HOST):  # the stand-in archive waits until the checks are done
         on("systemctl stop crds-archive-standin.timer", host)
     yield who
     for host in (HOST, DEV_HOST):
         on("systemctl start crds-archive-standin.timer", host)
     for server in (DEV, SERVER):
-        inv("restore", "--server", server, "--yes", timeout=1800)
+        inv("restore", "--server", server, "--from", stamps[server], "--yes", timeout=1800)
 
 
 def test_a_submission_through_apache_reaches_the_catalog_and_the_backup(submitter, tmp_path):
@@ -62,6 +67,7 @@ def test_a_submission_through_apache_reaches_the_catalog_and_the_backup(submitte
     ref = tmp_path / "lab_acs_dark.fits"
     with fits.open(seeded) as hdul:
         hdul[0].header["USEAFTER"] = "Jan 01 2026 00:00:00"
+        hdul[0].header["HISTORY"] = f"lab submission test {time.time_ns()}"  # new bytes
         hdul.writeto(ref, output_verify="exception")
     before_edit = rpc(URL, "get_default_context", ["hst", "edit"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
