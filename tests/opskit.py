@@ -3,6 +3,7 @@ JSON-RPC to a stand-in's normal port as the crds client sees it (verified TLS)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -128,3 +129,22 @@ def in_terminal(*args: str, answer: str = "y", timeout: int = 900,
     proc.wait()
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace").replace("\r\n", "\n"))
     return subprocess.CompletedProcess(args, proc.returncode, text, "")
+
+
+# ------------------------------------------------------------------ the archive stand-in
+
+@contextlib.contextmanager
+def archive_paused(*hostnames: str):
+    """The lab's archive STAND-IN (a timer on each server) kept from taking deliveries
+    away while a test looks at them; started again afterwards."""
+    def systemctl(verb: str) -> None:
+        for host in hostnames:
+            subprocess.run(["podman", "exec", f"{LAB}-{host}", "systemctl", verb,
+                            "crds-archive-standin.timer"], env=ENV, capture_output=True,
+                           text=True, check=True)
+
+    systemctl("stop")
+    try:
+        yield
+    finally:
+        systemctl("start")

@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 from fleetlab import fleet_run
-from opskit import CA, ENV, LAB, inv, rpc, url
+from opskit import CA, ENV, LAB, archive_paused, inv, rpc, url
 
 from fleet.inventory import Inventory
 from fleet.ops.service import Target
@@ -213,37 +213,38 @@ def test_cron_backup_then_restore_from_it_relinks_the_delivery(servers):
     delivery, cat = f"{files}/deliveries/{ref}", "crds_test_0001.cat"
     # A delivery as the submission makes it: the reference hard-linked to its cache copy,
     # the numbered .cat list hard-linked to its permanent copy in catalogs/.
-    on(cit, f"echo {ref} > {files}/catalogs/{cat} && ln {files}/catalogs/{cat} "
-            f"{files}/deliveries/{cat} && ln {cache}/{ref} {delivery} && "
-            f"chown crds:crdsoper {files}/catalogs/{cat} {delivery}")
-    try:
-        before = catalog(cit)
-        stamps = {b["stamp"] for b in dated(CIT)}
-        job = inv("cron.run", "--server", CIT, "--job", "backup")
-        assert "backup" in job.stderr
-        new = [b for b in dated(CIT) if b["stamp"] not in stamps]
-        assert len(new) == 1 and new[0]["verified"], new
-        stamp = new[0]["stamp"]
-        assert new[0]["app_version"] == rpc(CIT_URL, "get_server_info")["server_version"]
+    with archive_paused(cit.host.hostname):  # the archive stand-in would take it away
+        on(cit, f"echo {ref} > {files}/catalogs/{cat} && ln {files}/catalogs/{cat} "
+                f"{files}/deliveries/{cat} && ln {cache}/{ref} {delivery} && "
+                f"chown crds:crdsoper {files}/catalogs/{cat} {delivery}")
+        try:
+            before = catalog(cit)
+            stamps = {b["stamp"] for b in dated(CIT)}
+            job = inv("cron.run", "--server", CIT, "--job", "backup")
+            assert "backup" in job.stderr
+            new = [b for b in dated(CIT) if b["stamp"] not in stamps]
+            assert len(new) == 1 and new[0]["verified"], new
+            stamp = new[0]["stamp"]
+            assert new[0]["app_version"] == rpc(CIT_URL, "get_server_info")["server_version"]
 
-        # What happens after the backup: the delivery is gone, a row is added.
-        on(cit, f"rm -f {delivery} {files}/deliveries/{cat}")
-        cit.manage(["shell", "-c", "from crds_server.interactive.models import File; "
-                    "File.objects.create(name='jwst_added_0001.fits', observatory='jwst', "
-                    "type='reference', size=1, sha1sum='0')"])
-        assert catalog(cit) != before
+            # What happens after the backup: the delivery is gone, a row is added.
+            on(cit, f"rm -f {delivery} {files}/deliveries/{cat}")
+            cit.manage(["shell", "-c", "from crds_server.interactive.models import File; "
+                        "File.objects.create(name='jwst_added_0001.fits', observatory='jwst', "
+                        "type='reference', size=1, sha1sum='0')"])
+            assert catalog(cit) != before
 
-        done = inv("restore", "--server", CIT, "--from", stamp, "--yes", "--json")
-        report = json.loads(done.stdout[done.stdout.index("\n{") + 1:])
-        assert report["backup"]["stamp"] == stamp
-        assert catalog(cit) == before
-        inode = on(cit, f"stat -c %i {delivery} {cache}/{ref} {files}/deliveries/{cat} "
-                        f"{files}/catalogs/{cat}").split()
-        assert inode[0] == inode[1], "the delivered reference is not its cache copy"
-        assert inode[2] == inode[3], "the delivery's .cat is not its catalogs copy"
-        assert cit.listening() == {8001} and cit.check_store(sha1=True)["ok"]
-    finally:
-        on(cit, f"rm -f {delivery} {files}/deliveries/{cat} {files}/catalogs/{cat}")
+            done = inv("restore", "--server", CIT, "--from", stamp, "--yes", "--json")
+            report = json.loads(done.stdout[done.stdout.index("\n{") + 1:])
+            assert report["backup"]["stamp"] == stamp
+            assert catalog(cit) == before
+            inode = on(cit, f"stat -c %i {delivery} {cache}/{ref} {files}/deliveries/{cat} "
+                            f"{files}/catalogs/{cat}").split()
+            assert inode[0] == inode[1], "the delivered reference is not its cache copy"
+            assert inode[2] == inode[3], "the delivery's .cat is not its catalogs copy"
+            assert cit.listening() == {8001} and cit.check_store(sha1=True)["ok"]
+        finally:
+            on(cit, f"rm -f {delivery} {files}/deliveries/{cat} {files}/catalogs/{cat}")
 
 
 def test_backup_keeps_the_last_n(servers):
