@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-PROC, ERR = "_proc", "_proc_err"
+from crds_server.submission.deliveries import ERR, PROC  # the protocol's one statement
 
 
 def archive_one(cat: Path) -> str:

@@ -13,7 +13,6 @@ numbered delivery for the archive; cancel removes the staging area and keeps the
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -21,8 +20,8 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from crds_server import store
 from crds_server.fileupload import area
@@ -210,7 +209,8 @@ def check_uploads(user: str, kind: str) -> list[Path]:
     problems = []
     catalogued = dict(File.objects.filter(name__in=[f.name for f in files]).values_list(
         "name", "sha1sum"))
-    sums = dict(File.objects.filter(sha1sum__in=[store.sha1sum(f) for f in files]).values_list(
+    sha1s = {path: store.sha1sum(path) for path in files}  # each upload hashed once
+    sums = dict(File.objects.filter(sha1sum__in=list(sha1s.values())).values_list(
         "sha1sum", "name"))
     for path in files:
         is_mapping = path.name.endswith((".pmap", ".imap", ".rmap"))
@@ -220,9 +220,9 @@ def check_uploads(user: str, kind: str) -> list[Path]:
             problems.append(f"{path.name}: a mapping; submit mappings with Submit Mappings")
         if path.name in catalogued:
             problems.append(f"{path.name}: the catalog already has a file of this name")
-        elif store.sha1sum(path) in sums:
+        elif sha1s[path] in sums:
             problems.append(f"{path.name}: the same bytes are already catalogued as "
-                            f"{sums[store.sha1sum(path)]}")
+                            f"{sums[sha1s[path]]}")
     if problems:
         raise SubmissionError("refused: " + "; ".join(problems))
     return files
@@ -429,7 +429,7 @@ def _set_header(path: Path, **fields) -> None:
 def owned(results_id: str, user: str) -> Submission:
     try:
         sub = Submission.objects.get(id=results_id)
-    except (Submission.DoesNotExist, ValueError, Exception):
+    except (Submission.DoesNotExist, ValueError, ValidationError):  # absent or not a uuid
         raise SubmissionError(f"no submission {str(results_id)[:40]!r}") from None
     if sub.user != user:
         raise SubmissionError("this submission is another user's")
@@ -573,10 +573,3 @@ def cancel_all(user: str, reason: str) -> int:
         cancel(sub, reason)
     return len(subs)
 
-
-def summary(sub: Submission) -> dict:
-    return json.loads(json.dumps({
-        "id": str(sub.id), "state": sub.state, "user": sub.user, "derived_from":
-        sub.derived_from, "new_context": sub.new_context, "reason": sub.reason,
-        "updated": timezone.localtime(sub.updated).isoformat(timespec="seconds"),
-        **sub.results}))

@@ -106,11 +106,6 @@ def batch_submit_references(request):
 
 
 @ensure_csrf_cookie
-def redcat_submit(request):
-    return _submission_view(request, "batch")
-
-
-@ensure_csrf_cookie
 def submit_references(request):
     return _submission_view(request, "references")
 
