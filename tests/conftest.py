@@ -12,6 +12,7 @@ import time
 import pytest
 from fleetlab import FLEET_LAB, ConvergedLab, fleet_run
 
+from fleet.ops.core import ansible_failure
 from fleet.paths import VENV_BIN
 
 # The session's lab stays up between runs (the next one only re-converges), so a session
@@ -59,10 +60,20 @@ def converged_lab() -> ConvergedLab:
     start = time.monotonic()
     done = fleet_run(VENV_BIN / "ansible-playbook", "site.yml", "-i", "inventories/lab")
     seconds = time.monotonic() - start
-    assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-3000:]
+    assert done.returncode == 0, _converge_failure(done)
     print(f"\nlab {FLEET_LAB['CRDS_LAB_NAME']}: site.yml converge {seconds:.0f}s",
           file=sys.stderr)
     return ConvergedLab(done, seconds)
+
+
+def _converge_failure(done: subprocess.CompletedProcess) -> str:
+    """What a failed converge says first: each failing task with its host and message, then
+    the failing results in full (a bare tail shows only the recap), then the recap."""
+    lines = done.stdout.splitlines()
+    fatal = [ln[:3000] for ln in lines if ln.lstrip().startswith(("fatal: [", "failed: ["))]
+    recap = lines[next((i for i, ln in enumerate(lines) if ln.startswith("PLAY RECAP")), -12):]
+    return "\n".join(["site.yml converge failed:", ansible_failure(done.stdout), "", *fatal[:12],
+                      "", *recap, done.stderr[-2000:]])
 
 
 _SKIPPED: list[str] = []
