@@ -28,8 +28,9 @@ urlpatterns = [
     path("upload/delete/<str:name>", upload.delete, name="upload_delete"),
     path("batch_submit_references/", submission.batch_submit_references,
          name="batch_submit_references"),
-    path("submission_form/redcat_submit/", submission.batch_submit_references,
-         name="redcat_submit"),  # the ReDCaT form: the same batch submission
+    path("submission_form/redcat_submit/", submission.redcat_submit, name="redcat_submit"),
+    path("submission_form/redcat_description.yml", submission.redcat_description,
+         name="redcat_description"),
     path("certify/", submission.certify, name="certify"),
     path("submit/reference/", submission.submit_references, name="submit_references"),
     path("submit/mapping/", submission.submit_mappings, name="submit_mappings"),

@@ -446,3 +446,94 @@ def test_a_copy_of_a_catalogued_file_is_refused_by_name(hst, tmp_path):
     assert catalog(hst) == before
     for name in upload_area(hst):
         (hst.base / "server_files" / "ingest" / USER / name).unlink()
+
+
+REDCAT = {  # every required field of the ReDCaT form, as a reference team fills it in
+    "deliverer": "A Tester", "other_email": "team-lead@example.invalid", "instrument": "acs",
+    "file_type": "dark", "useafter_matches": "N/A", "compliance_verified": "Yes",
+    "calpipe_version": "yes, calacs 10.4", "replacing_badfiles": "N/A",
+    "modes_affected": "WFC full frame", "correctness_testing": "compared with the old dark",
+    "history_updated": True, "jira_issue": "REDCAT-25",
+}
+
+
+def last_submission(srv) -> dict:
+    done = srv.manage("shell", "-c", "import json; from crds_server.submission.models import "
+                      "Submission as S; s = S.objects.order_by('-created').first(); "
+                      "print(json.dumps({'state': s.state, 'new': s.new_context, "
+                      "'redcat': s.results.get('redcat')}))")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_redcat_form_is_described_and_its_fields_travel_with_the_delivery(hst, tmp_path):
+    import urllib.request
+
+    import yaml
+
+    with urllib.request.urlopen(f"{hst.url}/submission_form/redcat_description.yml",  # noqa: S310
+                                timeout=10) as reply:
+        described = yaml.safe_load(reply.read())
+    assert len(described) == 23 and {f["key"] for f in described} >= set(REDCAT)
+    [instrument] = [f for f in described if f["key"] == "instrument"]
+    assert "acs" in instrument["choices"] and "nircam" not in instrument["choices"]
+    # The real rc_submit client, with its parameters in YAML, delivers; the fields are kept
+    # with the submission and shown on its results page.
+    params = tmp_path / "redcat.yaml"
+    params.write_text(yaml.safe_dump(REDCAT))
+    ref = new_reference(hst, tmp_path / "acs_dark_redcat.fits", useafter="Jun 06 2025 00:00:00")
+    client = Client(hst, tmp_path / "rc", MAST_API_TOKEN=PASSWORD, CRDS_USERNAME=USER)
+    done = client.run(str(VENV_BIN / "python"), "-m", "crds.submit.rc_submit",
+                      "--redcat-parameters", str(params), "--files", ref, "--username", USER,
+                      "--monitor-processing", "--wait-for-completion", "--autoconfirm",
+                      "--description", "ACS dark through the ReDCaT form", check_rc=False,
+                      timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "COMPLETED:" in out, out[-4000:]
+    last = last_submission(hst)
+    assert last["state"] == "confirmed" and edit_context(hst) == last["new"], last
+    assert last["redcat"]["modes_affected"] == "WFC full frame"
+    assert last["redcat"]["history_updated"] is True and last["redcat"]["etc_delivery"] is False
+    assert upload_area(hst) == []
+
+
+def test_an_incomplete_redcat_form_names_each_missing_field_and_submits_nothing(
+        hst, tmp_path):
+    before, before_edit = catalog(hst), edit_context(hst)
+    params = tmp_path / "redcat.yaml"
+    params.write_text(json.dumps({k: v for k, v in REDCAT.items()
+                                  if k not in ("modes_affected", "correctness_testing")}
+                                 | {"compliance_verified": "maybe", "other_email": "x@"}))
+    ref = new_reference(hst, tmp_path / "acs_dark_rc_bad.fits", useafter="Jul 07 2025 00:00:00")
+    client = Client(hst, tmp_path / "rc2", MAST_API_TOKEN=PASSWORD, CRDS_USERNAME=USER)
+    done = client.run(str(VENV_BIN / "python"), "-m", "crds.submit.rc_submit",
+                      "--redcat-parameters", str(params), "--files", ref, "--username", USER,
+                      "--monitor-processing", "--wait-for-completion", "--autoconfirm",
+                      "--description", "incomplete", check_rc=False, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 or " - ERROR - " in out, out[-3000:]
+    for named in ("modes_affected", "correctness_testing", "compliance_verified",
+                  "other_email"):
+        assert named in out, (named, out[-3000:])
+    assert catalog(hst) == before and edit_context(hst) == before_edit
+    assert upload_area(hst) == ["acs_dark_rc_bad.fits"]  # kept, to correct the form
+    client.crds("submit", "--username", USER, "--logout", check_rc=False)
+    (hst.base / "server_files" / "ingest" / USER / "acs_dark_rc_bad.fits").unlink()
+
+
+def test_the_redcat_python_api_reads_the_form_from_this_server(hst, tmp_path):
+    """`rc_submit.Submission` takes its form from the server (its STScI host names are the
+    one thing pointed here): each field's type and initial value pass its own checks."""
+    client = Client(hst, tmp_path / "rc3", MAST_API_TOKEN=PASSWORD, CRDS_USERNAME=USER)
+    ref = new_reference(hst, tmp_path / "acs_dark_api.fits", useafter="Aug 08 2025 00:00:00")
+    done = client.python(
+        "from crds.submit import rc_submit\n"
+        f"rc_submit.BASE_URLS['test']['hst'] = {hst.url + '/'!r}\n"
+        "s = rc_submit.Submission('hst', 'test')\n"
+        f"for k, v in {REDCAT!r}.items(): s[k] = v\n"
+        "s['change_level'] = 'TRIVIAL'\n"
+        "s['description'] = 'through the python api'\n"
+        "try:\n    s['instrument'] = 'nircam'\nexcept ValueError as e:\n    print('refused:', e)\n"
+        f"s.add_file({ref!r})\n"
+        "s.validate()\nprint('valid', sorted(s.keys()) == sorted(s._all_keys))\n")
+    out = done.stdout + done.stderr
+    assert "refused:" in out and "valid True" in out, out[-3000:]

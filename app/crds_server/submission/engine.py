@@ -229,7 +229,8 @@ def check_uploads(user: str, kind: str) -> list[Path]:
 
 
 def start(user: str, instrument: str, form: dict, kind: str = "batch",
-          key: str | None = None, base_url: str | None = None) -> Submission:
+          key: str | None = None, base_url: str | None = None,
+          redcat: dict | None = None) -> Submission:
     """Certify the upload area against the derive-from context and, for a batch, rename
     and insert the references and make the new rules: the submission, ready to confirm
     (or failed, with every file's certify messages)."""
@@ -246,7 +247,8 @@ def start(user: str, instrument: str, form: dict, kind: str = "batch",
         creator=str(form.get("creator") or "")[:128], change_level=level,
         results={"form": {k: str(v)[:500] for k, v in form.items()
                           if k not in ("csrfmiddlewaretoken", "password")},
-                 "base_url": base_url or settings.SITE.proxy_url})
+                 "base_url": base_url or settings.SITE.proxy_url,
+                 **({"redcat": redcat} if redcat else {})})
     try:
         files = check_uploads(user, kind)
     except SubmissionError as exc:
@@ -541,13 +543,19 @@ def _undeliver(sub: Submission) -> None:
 def _mail(sub: Submission, names: list[str]) -> None:
     from django.core.mail import send_mail
 
-    to = [a for a in str(settings.CRDS_TEAM_EMAIL).split(",") if a.strip()]
+    from crds_server.submission import redcat
+
+    extra = sub.results.get("redcat") or {}
+    to = [a.strip() for a in str(settings.CRDS_TEAM_EMAIL).split(",") if a.strip()]
+    to += [a for a in redcat.other_emails(extra) if a not in to]
     if not to:
         return
+    details = "".join(f"  {k}: {v}\n" for k, v in extra.items())
     body = (f"{sub.user} delivered {len(names)} files to {settings.CRDS_SERVER} "
             f"({sub.observatory}): the edit context is now {sub.new_context} "
             f"(derived from {sub.derived_from}).\n\n{sub.description}\n\n"
             + "".join(f"  {n}\n" for n in names)
+            + (f"\nDelivery details (ReDCaT):\n{details}" if details else "")
             + f"\ndelivery {sub.results.get('delivery_catalog')}\n{result_url(sub)}\n")
     try:
         send_mail(f"CRDS {sub.observatory.upper()} delivery {sub.new_context} by {sub.user}",

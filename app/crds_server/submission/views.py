@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from crds_server import store
 from crds_server.locking import locks
-from crds_server.submission import engine
+from crds_server.submission import engine, redcat
 from crds_server.submission.models import Delivery, Submission
 
 SUBMITTERS = "submitters"
@@ -83,26 +83,48 @@ def _submitter(request):
     return request.user.username
 
 
-def _submission_view(request, kind: str, template: str = "submit.html"):
+def _submission_view(request, kind: str, template: str = "submit.html", redcat_form=False):
     user = _submitter(request)
+    page = {"kind": kind}
+    if redcat_form:
+        page["redcat"] = redcat.fields(tuple(instruments()))
     if user is None:
-        return _page(request, template, kind=kind, error="log in first (/login/)")
+        return _page(request, template, error="log in first (/login/)", **page)
     instrument = request.session.get("instrument", "none")
     if request.method != "POST":
-        return _page(request, template, kind=kind, uploads=engine.area.listing(user),
-                     instrument=instrument)
+        return _page(request, template, uploads=engine.area.listing(user),
+                     instrument=instrument, **page)
+    extra = None
+    if redcat_form:
+        extra, problems = redcat.validate(request.POST, tuple(instruments()), instrument)
+        if problems:
+            return _page(request, template, instrument=instrument, error=(
+                "the ReDCaT form is incomplete; nothing was submitted (your uploads are "
+                "kept): " + "; ".join(problems)), **page)
     try:
         sub = engine.start(user, instrument, request.POST.dict(), kind=kind,
                            key=request.session.get("jpoll_key"),
-                           base_url=request.build_absolute_uri("/").rstrip("/"))
+                           base_url=request.build_absolute_uri("/").rstrip("/"),
+                           redcat=extra)
     except engine.SubmissionError as exc:
-        return _page(request, template, kind=kind, error=str(exc), instrument=instrument)
+        return _page(request, template, error=str(exc), instrument=instrument, **page)
     return _result(request, sub)
 
 
 @ensure_csrf_cookie
 def batch_submit_references(request):
     return _submission_view(request, "batch")
+
+
+@ensure_csrf_cookie
+def redcat_submit(request):
+    """The extended (ReDCaT) batch form: the batch submission plus its 23 fields."""
+    return _submission_view(request, "batch", redcat_form=True)
+
+
+def redcat_description(request):
+    return HttpResponse(redcat.description_yaml(tuple(instruments())),
+                        content_type="application/yaml; charset=utf-8")
 
 
 @ensure_csrf_cookie
