@@ -465,10 +465,17 @@ def last_submission(srv) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def empty_upload_area(srv, user=USER) -> None:
+    for name in upload_area(srv, user):
+        (srv.base / "server_files" / "ingest" / user / name).unlink()
+
+
 def test_the_redcat_form_is_described_and_its_fields_travel_with_the_delivery(hst, tmp_path):
     import urllib.request
 
     import yaml
+
+    empty_upload_area(hst)
 
     with urllib.request.urlopen(f"{hst.url}/submission_form/redcat_description.yml",  # noqa: S310
                                 timeout=10) as reply:
@@ -480,7 +487,7 @@ def test_the_redcat_form_is_described_and_its_fields_travel_with_the_delivery(hs
     # with the submission and shown on its results page.
     params = tmp_path / "redcat.yaml"
     params.write_text(yaml.safe_dump(REDCAT))
-    ref = new_reference(hst, tmp_path / "acs_dark_redcat.fits", useafter="Jun 06 2025 00:00:00")
+    ref = new_reference(hst, tmp_path / "acs_dark_redcat.fits", useafter="Nov 11 2025 00:00:00")
     client = Client(hst, tmp_path / "rc", MAST_API_TOKEN=PASSWORD, CRDS_USERNAME=USER)
     done = client.run(str(VENV_BIN / "python"), "-m", "crds.submit.rc_submit",
                       "--redcat-parameters", str(params), "--files", ref, "--username", USER,
@@ -498,6 +505,7 @@ def test_the_redcat_form_is_described_and_its_fields_travel_with_the_delivery(hs
 
 def test_an_incomplete_redcat_form_names_each_missing_field_and_submits_nothing(
         hst, tmp_path):
+    empty_upload_area(hst)
     before, before_edit = catalog(hst), edit_context(hst)
     params = tmp_path / "redcat.yaml"
     params.write_text(json.dumps({k: v for k, v in REDCAT.items()
@@ -537,3 +545,48 @@ def test_the_redcat_python_api_reads_the_form_from_this_server(hst, tmp_path):
         "s.validate()\nprint('valid', sorted(s.keys()) == sorted(s._all_keys))\n")
     out = done.stdout + done.stderr
     assert "refused:" in out and "valid True" in out, out[-3000:]
+
+
+def confirm_as(srv, tmp_path, url, action="confirm", user=USER, password=PASSWORD) -> str:
+    """Confirm (or cancel) a ready submission through the real client's web connection, as a
+    second browser tab would: the page it gets back."""
+    client = Client(srv, tmp_path / f"tab-{action}", MAST_API_TOKEN=password, CRDS_USERNAME=user)
+    done = client.python(
+        "from crds.submit import web\n"
+        f"c = web.CrdsDjangoConnection('acs', {user!r}, {password!r}, {srv.url!r})\n"
+        "c.login()\n"
+        f"r = c.repost_confirm_or_cancel({url!r}, action={action!r})\n"
+        "print(r.status_code)\nprint(r.text)\n", check_rc=False)
+    return done.stdout + done.stderr
+
+
+def test_a_second_tab_supersedes_the_first_and_a_moved_edit_context_refuses_a_confirm(
+        hst, tmp_path):
+    empty_upload_area(hst)
+    before_edit = edit_context(hst)
+    first = new_reference(hst, tmp_path / "acs_dark_tab1.fits", useafter="Sep 09 2025 00:00:00")
+    url1 = ready_url(submit(hst, tmp_path / "t1", "--files", first, "--description", "tab one"))
+    second = new_reference(hst, tmp_path / "acs_dark_tab2.fits", useafter="Oct 10 2025 00:00:00")
+    url2 = ready_url(submit(hst, tmp_path / "t2", "--files", second, "--wipe-existing-files",
+                            "--description", "tab two"))
+    # The first tab's submission was superseded: its confirm is refused and adds nothing.
+    page = confirm_as(hst, tmp_path, url1)
+    assert "superseded" in page and "error_message" in page, page[-2000:]
+    assert edit_context(hst) == before_edit
+    # An operator moves the edit context meanwhile: confirming would drop that change.
+    catalogued = catalog(hst)
+    other = sorted(n for n in catalogued if n.endswith(".pmap") and n != before_edit)[0]
+    moved = hst.manage("set_context", "--edit", other, "--description", "moved by a test")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    page = confirm_as(hst, tmp_path, url2)
+    assert "the edit context moved" in page and other in page, page[-2000:]
+    assert catalog(hst) == catalogued and edit_context(hst) == other
+    assert upload_area(hst) == ["acs_dark_tab2.fits"]  # nothing lost: cancel, submit again
+    back = hst.manage("set_context", "--edit", before_edit, "--description", "moved back")
+    assert back.returncode == 0, back.stdout + back.stderr
+    # Confirmed once only, however many tabs click.
+    assert "confirmed" in confirm_as(hst, tmp_path, url2).lower()
+    after = catalog(hst)
+    page = confirm_as(hst, tmp_path, url2)
+    assert "nothing to confirm" in page, page[-2000:]
+    assert catalog(hst) == after

@@ -13,6 +13,7 @@ numbered delivery for the archive; cancel removes the staging area and keeps the
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from crds_server import store
 from crds_server.fileupload import area
@@ -241,6 +243,8 @@ def start(user: str, instrument: str, form: dict, kind: str = "batch",
                        str(form.get("pmap_text") or form.get("pmap_name") or ""))
     if kind != "certify" and not str(form.get("description") or "").strip():
         raise SubmissionError("describe the delivery (description)")
+    _supersede(user)
+    defaults = store.default_contexts()
     sub = Submission.objects.create(
         user=user, instrument=instrument or "none", observatory=store.observatory(),
         kind=kind, derived_from=pmap, description=str(form.get("description") or "")[:4000],
@@ -248,6 +252,7 @@ def start(user: str, instrument: str, form: dict, kind: str = "batch",
         results={"form": {k: str(v)[:500] for k, v in form.items()
                           if k not in ("csrfmiddlewaretoken", "password")},
                  "base_url": base_url or settings.SITE.proxy_url,
+                 "edit_at_start": defaults.edit if defaults else "",
                  **({"redcat": redcat} if redcat else {})})
     try:
         files = check_uploads(user, kind)
@@ -266,6 +271,8 @@ def start(user: str, instrument: str, form: dict, kind: str = "batch",
                       relay)
                 return sub
             if kind == "certify":
+                if _cancelled_meanwhile(sub, key):
+                    return sub
                 sub.state = "ready"
                 sub.results.update(certify=relay.lines, warnings=relay.warnings)
                 sub.save()
@@ -286,10 +293,41 @@ def start(user: str, instrument: str, form: dict, kind: str = "batch",
             log.exception("submission %s failed", sub.id)
             _fail(sub, key, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}", relay)
             return sub
+    if _cancelled_meanwhile(sub, key):
+        shutil.rmtree(staging_dir(sub), ignore_errors=True)
+        return sub
     sub.state = "ready"
     sub.save()
     channels.push(key, "done", {"status": channels.STATUS_OK, "result": result_url(sub)})
     return sub
+
+
+def _cancelled_meanwhile(sub: Submission, key: str | None) -> bool:
+    """A lock that expired (or a logout) while this request was working cancelled it."""
+    state, reason = Submission.objects.filter(id=sub.id).values_list("state", "reason").get()
+    if state != "cancelled":
+        return False
+    sub.state, sub.reason = state, reason
+    channels.push(key, "done", {"status": channels.STATUS_CANCELLED, "result": result_url(sub)})
+    return True
+
+
+#: A submission still "processing" after this long died with its request (a killed worker).
+STALE_PROCESSING = datetime.timedelta(hours=1)
+
+
+def _supersede(user: str) -> None:
+    """One submission at a time per submitter: a new one (another tab, another client run)
+    cancels the user's submissions waiting for confirm (their staging goes, uploads stay),
+    and waits for none still being processed, unless that one is stale."""
+    pending = Submission.objects.filter(user=user, state__in=("processing", "ready"))
+    now = timezone.now()
+    busy = [s for s in pending if s.state == "processing" and now - s.created < STALE_PROCESSING]
+    if busy:
+        raise SubmissionError(f"your submission {busy[0].id} is still being processed "
+                              "(another tab or client); wait for its result, or cancel it")
+    for old in pending:
+        cancel(old, "superseded by a newer submission of yours (another tab or client run)")
 
 
 def _certify(files: list[Path], pmap: str, compare: bool, relay: Relay) -> None:
@@ -455,6 +493,7 @@ def confirm(sub: Submission, user: str) -> Submission:
     before = {n for n in names if store.path_of(n).exists()}
     try:
         with transaction.atomic():
+            _still_confirmable(sub)
             report = ingest.ingest_tree(staging, user=user, description=sub.description,
                                         read_headers=True, action="submit")
             if report.refused or report.counts.get("catalogued", 0) != len(names):
@@ -494,6 +533,27 @@ def confirm(sub: Submission, user: str) -> Submission:
             area.delete(user, uploaded)
     _mail(sub, names)
     return sub
+
+
+def _still_confirmable(sub: Submission) -> None:
+    """Inside the confirm's transaction, with the submission's row locked: it is still
+    ready (not confirmed by a second click or tab, not superseded), and the edit context has
+    not moved since it was made, or confirming would leave the delivery that moved it out
+    of the rules."""
+    current = Submission.objects.select_for_update().get(id=sub.id)
+    if current.state != "ready":
+        raise SubmissionError(f"submission {sub.id} is {current.state}"
+                              + (f" ({current.reason})" if current.reason else "")
+                              + ": nothing to confirm")
+    if not sub.new_context:
+        return
+    defaults = store.default_contexts()
+    edit, then = (defaults.edit if defaults else ""), sub.results.get("edit_at_start", "")
+    if edit != then:
+        raise SubmissionError(
+            f"the edit context moved from {then or 'none'} to {edit} since this submission "
+            f"was made (another delivery or a set context); confirming {sub.new_context} "
+            "would leave that change out of the rules: cancel, and submit again")
 
 
 def _derived_from(name: str, sub: Submission) -> str:
