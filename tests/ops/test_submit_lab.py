@@ -130,3 +130,110 @@ def test_a_submission_through_apache_reaches_the_catalog_and_the_backup(submitte
     finally:
         t.close()
     assert rpc(URL, "get_file_info", ["hst", official])["state"] == "archived"
+
+
+def _new_dark(tmp_path, useafter: str) -> str:
+    ctx = __import__("ssl").create_default_context(cafile=str(CA))
+    seeded = tmp_path / "seeded.fits"
+    if not seeded.exists():
+        with urllib.request.urlopen(f"{URL}/unchecked_get/references/hst/32b1403dj_drk.fits",  # noqa: S310
+                                    context=ctx, timeout=30) as answer:
+            seeded.write_bytes(answer.read())
+    ref = tmp_path / f"lab_fault_{useafter[:3].lower()}.fits"
+    with fits.open(seeded) as hdul:
+        hdul[0].header["USEAFTER"] = useafter
+        hdul[0].header["HISTORY"] = f"lab fault test {time.time_ns()}"
+        hdul.writeto(ref, output_verify="exception")
+    return str(ref)
+
+
+def _client_env(tmp_path, submitter) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env.update(CRDS_SERVER_URL=URL, CRDS_PATH=str(tmp_path / "cache"), CRDS_OBSERVATORY="hst",
+               REQUESTS_CA_BUNDLE=str(CA), SSL_CERT_FILE=str(CA),
+               MAST_API_TOKEN=submitter["password"], CRDS_USERNAME=submitter["name"])
+    return env
+
+
+def _ready(tmp_path, submitter, ref: str) -> str:
+    """A batch submission waiting for confirm: its results URL."""
+    done = subprocess.run(
+        [str(VENV_BIN / "crds"), "submit", "--files", ref, "--username", submitter["name"],
+         "--monitor-processing", "--wait-for-completion", "--wipe-existing-files",
+         "--description", "a dark for the fault test", "--creator", "lab test"],
+        env=_client_env(tmp_path, submitter), capture_output=True, text=True, timeout=900,
+        check=False)
+    found = re.findall(r"(https?://\S+/display_result/[0-9a-f-]+)", done.stdout + done.stderr)
+    assert done.returncode == 0 and found, done.stdout[-3000:] + done.stderr[-3000:]
+    return found[-1]
+
+
+def _confirm(tmp_path, submitter, ready: str) -> subprocess.Popen:
+    """Confirm through the real client's web connection (started, not waited for)."""
+    code = ("from crds.submit import web\n"
+            f"c = web.CrdsDjangoConnection('acs', {submitter['name']!r}, "
+            f"{submitter['password']!r}, {URL!r})\n"
+            "c.login()\n"
+            f"r = c.repost_confirm_or_cancel({ready!r}, action='confirm')\n"
+            "print(r.status_code)\nprint(r.text)\n")
+    return subprocess.Popen([str(VENV_BIN / "python"), "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env=_client_env(tmp_path, submitter))
+
+
+def _served() -> dict:
+    """What hst-test serves and holds: edit context, store listing, deliveries, catalogs."""
+    return {"edit": rpc(URL, "get_default_context", ["hst", "edit"]),
+            "store": on("ls /ifs/crds/hst/test/file_cache/references/hst "
+                        "/ifs/crds/hst/test/file_cache/mappings/hst | sort | md5sum"),
+            "deliveries": on("ls -a /ifs/crds/hst/test/server_files/deliveries"),
+            "catalogs": on("ls -a /ifs/crds/hst/test/server_files/catalogs")}
+
+
+def test_memcached_and_the_database_going_away_in_a_confirm_lose_nothing(submitter, tmp_path):
+    # memcached stops before the confirm: the confirm stands, and once memcached is back the
+    # server still serves the new edit context (no stale answer cached before it).
+    before = _served()
+    ready = _ready(tmp_path, submitter, _new_dark(tmp_path, "Feb 01 2026 00:00:00"))
+    on("systemctl stop memcached")
+    try:
+        page = _confirm(tmp_path, submitter, ready).communicate(timeout=300)[0]
+        assert page.startswith("200") and "Submission confirmed" in page, page[-2000:]
+        moved = rpc(URL, "get_default_context", ["hst", "edit"])
+        assert moved != before["edit"]
+    finally:
+        on("systemctl start memcached")
+    for _ in range(3):
+        assert rpc(URL, "get_default_context", ["hst", "edit"]) == moved
+    # The database goes away in the middle of a confirm: the confirm is held inside its
+    # transaction (a lock on the deliveries table, after the files reached the store), the
+    # database is killed, and nothing stays: no file in the store, no delivery, no context.
+    before = _served()
+    ready = _ready(tmp_path, submitter, _new_dark(tmp_path, "Mar 01 2026 00:00:00"))
+    holder = subprocess.Popen(
+        ["podman", "exec", "-i", f"{LAB}-crdsdb", "mysql", "crds_hst_test"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=ENV)
+    holder.stdin.write("LOCK TABLES submission_delivery WRITE; SELECT SLEEP(300);\n")
+    holder.stdin.flush()
+    confirming = _confirm(tmp_path, submitter, ready)
+    try:
+        deadline = time.monotonic() + 120
+        while "metadata lock" not in on(
+                "mysql -N -B -e 'SHOW PROCESSLIST' | grep crds_hst_test || true", "crdsdb"):
+            assert time.monotonic() < deadline and confirming.poll() is None, \
+                "the confirm never reached the deliveries table"
+            time.sleep(0.5)
+        on("systemctl kill --signal=SIGKILL mariadb", "crdsdb")
+        page = confirming.communicate(timeout=300)[0]
+    finally:
+        holder.kill()
+        on("systemctl restart mariadb", "crdsdb")
+    assert "Submission confirmed" not in page, page[-2000:]
+    assert "undone" in page or "database" in page.lower(), page[-2000:]
+    assert _served() == before
+    # The submission is still waiting: once the database is back, the confirm goes through.
+    page = _confirm(tmp_path, submitter, ready).communicate(timeout=300)[0]
+    assert "Submission confirmed" in page, page[-2000:]
+    after = _served()
+    assert after["edit"] != before["edit"] and after["deliveries"] != before["deliveries"]

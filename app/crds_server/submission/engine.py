@@ -575,6 +575,7 @@ def _deliver(sub: Submission, names: list[str], user: str) -> Delivery:
     while (catalogs / f"opus_{number}_{sub.observatory[0]}.cat").exists():
         number += 1
     catalog = f"opus_{number}_{sub.observatory[0]}.cat"
+    sub.results["delivery_catalog"] = catalog  # before any file, so _undeliver finds them
     listing = "".join(f"{n}\n" for n in names)
     permanent = catalogs / catalog
     tmp = catalogs / f".{catalog}.new"
@@ -585,7 +586,6 @@ def _deliver(sub: Submission, names: list[str], user: str) -> Delivery:
         if not target.exists():
             os.link(store.path_of(name), target)
     os.link(permanent, deliveries / catalog)
-    sub.results["delivery_catalog"] = catalog
     return Delivery.objects.create(number=number, observatory=sub.observatory, catalog=catalog,
                                    user=user, files=names)
 
