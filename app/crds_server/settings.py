@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "crds_server.jpoll",
     "crds_server.fileupload",
     "crds_server.submission",
+    "crds_server.rules",
 ]
 
 MIDDLEWARE = [

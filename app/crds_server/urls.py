@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from crds_server.fileupload import views as upload
 from crds_server.interactive import downloads, views
@@ -37,4 +37,5 @@ urlpatterns = [
     path("display_result/<str:results_id>", submission.display_result, name="display_result"),
     path("submit_confirm_pipeline/", submission.submit_confirm, name="submit_confirm"),
     path("delivery_status/", submission.deliveries, name="delivery_status"),
+    path("", include("crds_server.rules.urls")),
 ]
