@@ -28,10 +28,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 #   with Apache + mod_wsgi and a private memcached, as the servers do.
 # - openssh-client, rsync, git, iproute2 (ss), ca-certificates: reaching the lab, the
 #   benchmarks' baselines, the app wheel's snapshot, port checks, TLS.
+# - chromium, chromium-driver: the app's web pages are tested in a real headless browser
+#   (tests/browser): Selenium drives Debian's Chromium through its chromedriver, so no
+#   browser is downloaded.
 SYSTEM_PACKAGES := podman runc debootstrap uidmap slirp4netns iptables \
 	golang-github-containernetworking-plugin-dnsname \
 	python3 python3-venv python3-dev build-essential pkg-config libmariadb-dev \
 	apache2 apache2-dev libapache2-mod-xsendfile memcached \
+	chromium chromium-driver \
 	openssh-client rsync curl git iproute2 ca-certificates
 
 STAGE := bin/stage
@@ -122,8 +126,8 @@ lint: venv  ## yamllint, ansible-lint (production profile), ruff
 # `make test TEST_PATHS=...` on the command line still can), and an empty one is refused.
 # pytest's exit code 5 (nothing collected) is a failure; under CI=true a skipped test is
 # one too (tests/conftest.py); every test has a timeout.
-TEST_PATHS := tests/unit tests/test_inventory.py tests/app tests/lab tests/roles tests/ops tests/cron \
-	tests/scale
+TEST_PATHS := tests/unit tests/test_inventory.py tests/app tests/browser tests/lab tests/roles \
+	tests/ops tests/cron tests/scale
 PYTEST_ARGS :=
 test: venv lint images  ## install what the tests need and pass them
 	$(if $(strip $(TEST_PATHS)),,$(error TEST_PATHS is empty: nothing would be tested))
