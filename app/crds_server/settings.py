@@ -64,7 +64,9 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
                 "crds_server.interactive.context.site",
+                "crds_server.accounts.roles",
             ],
         },
     },

@@ -217,6 +217,23 @@ def set_context(pmap: str, *, which: str, description: str = "", user: str = "cr
     forget_server_info()
 
 
+def users_of(name: str) -> list[str]:
+    """The catalogued mappings that use ``name`` (a mapping or a reference), directly or
+    through the mappings below them: the rmaps, imaps and pmaps a bad file would spoil."""
+    from crds_server.interactive.models import File
+
+    users = []
+    for parent in File.objects.filter(type="mapping").exclude(name=name).order_by("name"):
+        try:
+            loaded = mapping(parent.name)
+            closure = set(loaded.mapping_names()) | set(loaded.reference_names())
+        except Exception:  # noqa: BLE001, S112 - a broken mapping cannot contain it
+            continue
+        if name in closure:
+            users.append(parent.name)
+    return users
+
+
 def mark_bad(name: str, *, user: str = "crds", reason: str = "") -> list[str]:
     """Mark ``name`` bad: a reference is rejected; a mapping is blacklisted, and so is every
     mapping that uses it. Either way the file joins server_info's bad_files_list.
@@ -234,6 +251,7 @@ def mark_bad(name: str, *, user: str = "crds", reason: str = "") -> list[str]:
             f"{name} is the operational context; set a clean context first, then mark it bad"
         )
     changed = [name]
+    users = users_of(name) if record.is_mapping else []
     with transaction.atomic():
         record.marked_bad = True
         if record.is_mapping:
@@ -241,19 +259,47 @@ def mark_bad(name: str, *, user: str = "crds", reason: str = "") -> list[str]:
         else:
             record.rejected = True
         record.save()
-        if record.is_mapping:
-            for parent in File.objects.filter(type="mapping", blacklisted=False).exclude(name=name):
-                try:
-                    closure = mapping(parent.name).mapping_names()
-                except Exception:  # noqa: BLE001, S112 - a broken mapping cannot contain it
-                    continue
-                if name in closure:
-                    parent.blacklisted = True
-                    parent.save()
-                    changed.append(parent.name)
+        for parent in File.objects.filter(name__in=users, blacklisted=False):
+            parent.blacklisted = True
+            parent.save()
+            changed.append(parent.name)
         AuditLog.objects.create(user=user, action="mark bad", filename=name,
                                 observatory=observatory(),
                                 details=reason or f"also blacklisted: {', '.join(changed[1:])}")
+    forget_server_info()
+    return changed
+
+
+def mark_good(name: str, *, user: str = "crds", reason: str = "") -> list[str]:
+    """Undo mark_bad: ``name`` is clean again, and so is each mapping that was blacklisted
+    only because it used it (one that uses another bad mapping, or was marked bad itself,
+    stays bad). Returns the names whose record changed."""
+    from crds_server.interactive.models import AuditLog, File
+
+    record = File.objects.filter(name=name).first()
+    if record is None:
+        raise StoreError(f"{name} is not in the catalog")
+    if not (record.marked_bad or record.rejected or record.blacklisted):
+        raise StoreError(f"{name} is not marked bad")
+    changed = [name]
+    with transaction.atomic():
+        record.marked_bad = record.rejected = record.blacklisted = False
+        record.save()
+        still_bad = set(File.objects.filter(type="mapping", marked_bad=True)
+                        .values_list("name", flat=True))
+        for parent in File.objects.filter(name__in=users_of(name) if record.is_mapping else [],
+                                          blacklisted=True, marked_bad=False):
+            try:
+                closure = set(mapping(parent.name).mapping_names())
+            except Exception:  # noqa: BLE001, S112 - a broken mapping stays as it is
+                continue
+            if not closure & still_bad:
+                parent.blacklisted = False
+                parent.save()
+                changed.append(parent.name)
+        AuditLog.objects.create(user=user, action="mark good", filename=name,
+                                observatory=observatory(),
+                                details=reason or f"also cleared: {', '.join(changed[1:])}")
     forget_server_info()
     return changed
 

@@ -1,7 +1,7 @@
 from django.urls import include, path, re_path
 
 from crds_server.fileupload import views as upload
-from crds_server.interactive import downloads, views
+from crds_server.interactive import downloads, operators, views
 from crds_server.jpoll import views as jpoll
 from crds_server.jsonapi.views import jsonrpc
 from crds_server.locking.views import lock_status
@@ -12,6 +12,9 @@ urlpatterns = [
     path("browse/<str:name>", views.file_page, name="file"),
     path("context_history/", views.context_history, name="context_history"),
     path("recent_activity/", views.recent_activity, name="recent_activity"),
+    path("browse_db/", views.browse_db, name="browse_db"),
+    path("set_context/", operators.set_context, name="set_context"),
+    path("mark_bad/", operators.mark_files, name="mark_files"),
     re_path(r"^json/(?P<path>.*)$", jsonrpc, name="jsonrpc"),
     re_path(
         r"^unchecked_get/(?P<kind>mappings|references|config|pickles)/"

@@ -5,12 +5,16 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from crds_server.accounts import is_submitter
 from crds_server.fileupload import area
 
 
 def _who(request):
     if not request.user.is_authenticated:
         return None, JsonResponse({"error": "log in first (/login/)"}, status=403)
+    if not is_submitter(request.user):
+        return None, JsonResponse({"error": f"{request.user.username} is not a submitter on "
+                                            "this server"}, status=403)
     return request.user.username, None
 
 

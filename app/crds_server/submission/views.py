@@ -11,22 +11,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from crds_server import store
+from crds_server.accounts import is_operator, is_submitter
 from crds_server.locking import locks
 from crds_server.submission import engine, redcat
 from crds_server.submission.models import Delivery, Submission
-
-SUBMITTERS = "submitters"
 
 
 def instruments() -> list[str]:
     from crds.core import utils as crds_utils
 
     return sorted(crds_utils.get_observatory_package(store.observatory()).INSTRUMENTS)
-
-
-def is_submitter(user) -> bool:
-    return user.is_authenticated and (
-        user.is_superuser or user.groups.filter(name=SUBMITTERS).exists())
 
 
 def _page(request, template, status=200, **context):
@@ -50,8 +44,8 @@ def login(request):
         nxt = "/"
     user = authenticate(request, username=username, password=request.POST.get("password", ""))
     error = None
-    if user is None or not is_submitter(user):
-        error = "wrong user name or password, or not a submitter on this server"
+    if user is None or not (is_submitter(user) or is_operator(user)):
+        error = "wrong user name or password, or not a submitter or operator on this server"
     elif instrument != "none" and instrument not in instruments():
         error = (f"{instrument!r} is not a {store.observatory().upper()} instrument; "
                  f"choose one of {', '.join(instruments())} or none")

@@ -6,6 +6,8 @@ from crds_server import store
 class Command(BaseCommand):
     help = ("Mark a file bad: a reference is rejected; a mapping and every "
             "mapping that uses it are blacklisted.")
+    act = staticmethod(store.mark_bad)
+    done = "marked bad"
 
     def add_arguments(self, parser):
         parser.add_argument("name")
@@ -14,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, name, reason, user, **options):
         try:
-            changed = store.mark_bad(name, user=user, reason=reason)
+            changed = self.act(name, user=user, reason=reason)
         except store.StoreError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"marked bad: {', '.join(changed)}")
+        self.stdout.write(f"{self.done}: {', '.join(changed)}")
