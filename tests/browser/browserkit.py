@@ -134,22 +134,17 @@ class Site:
         """app/manage.py on this instance (``input``: its stdin)."""
         return manage(self.site_config, *args, check=check, input=input)
 
-    def add_account(self, name: str, password: str, groups: tuple[str, ...] = ()) -> None:
-        """A submitter made by `manage.py submitter set` (password on stdin), also put in
-        ``groups`` (made when missing)."""
+    def add_account(self, name: str, password: str, operator: bool = False) -> None:
+        """A submitter made by `manage.py submitter set` (password on stdin), with
+        ``operator`` also in the operators group."""
         self.manage("submitter", "set", name, "--email", f"{name}@example.invalid",
-                    input=password + "\n")
-        for group in groups:
-            self.manage("shell", "-c", (
-                "from django.contrib.auth.models import Group, User; "
-                f"group, _ = Group.objects.get_or_create(name={group!r}); "
-                f"User.objects.get(username={name!r}).groups.add(group)"))
+                    *(["--operator"] if operator else []), input=password + "\n")
         listed = self.manage("shell", "-c", (
             "import json; from django.contrib.auth.models import User; "
             f"print(json.dumps(sorted(User.objects.get(username={name!r})"
             ".groups.values_list('name', flat=True))))")).stdout.strip().splitlines()[-1]
-        missing = {"submitters", *groups} - set(json.loads(listed))
-        assert not missing, f"account {name} is not in {sorted(missing)} (it is in {listed})"
+        wanted = {"submitters", *([OPERATORS_GROUP] if operator else [])}
+        assert set(json.loads(listed)) == wanted, f"account {name} is in {listed}, not {wanted}"
 
     def start(self) -> Site:
         self.httpd = ModWsgiServer(self.site_config, access_log=True)
@@ -197,5 +192,5 @@ def make_site(base: Path, memcached: Memcached) -> Site:
     site = Site(base, config, memcached, passwords)
     # Before Apache starts: the server then owns the instance, database included.
     site.add_account(SUBMITTER, passwords[SUBMITTER])
-    site.add_account(OPERATOR, passwords[OPERATOR], groups=(OPERATORS_GROUP,))
+    site.add_account(OPERATOR, passwords[OPERATOR], operator=True)
     return site
