@@ -1,5 +1,16 @@
-"""The rules pages' URLs (included at the site's root by crds_server.urls)."""
+"""The rules pages' URLs (included at the site's root by crds_server.urls).
 
-from django.urls import path  # noqa: F401
+A context history row links to the differences from the previous context with
+``{% url 'difference' %}?old=<prev>&new=<this>``, or ``?new=<this>`` alone (the previous
+context of the history is found), or ``{% include "rules/_difference_link.html" %}``."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from crds_server.rules import views
+
+urlpatterns = [
+    path("context_table/<str:name>", views.context_table, name="context_table"),
+    path("difference/", views.difference, name="difference"),
+    path("difference/<str:old>/<str:new>", views.difference, name="difference_pair"),
+    path("bestrefs/", views.bestrefs, name="bestrefs"),
+]
