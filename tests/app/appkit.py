@@ -9,8 +9,9 @@ import json
 import os
 import subprocess
 import tempfile
-import urllib.request
 from pathlib import Path
+
+from rpckit import JsonRpc
 
 from fleet.django_server import ModWsgiServer, manage, prepare
 from fleet.paths import VENV_BIN
@@ -22,7 +23,7 @@ def sha1(path: Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()  # noqa: S324 - CRDS's checksum
 
 
-class Server:
+class Server(JsonRpc):
     """A running app instance plus what the seed put in it."""
 
     def __init__(self, observatory: str, site: Path, httpd: ModWsgiServer):
@@ -34,23 +35,6 @@ class Server:
         self.seed = self.base / "server_files" / "seed" / observatory
         self.manifest = json.loads((self.seed / "seed.json").read_text())
         self.store = self.base / "file_cache"
-
-    def rpc(self, method: str, *params, raw: bytes | None = None):
-        """POST one JSON-RPC request; return (http status, decoded JSON answer)."""
-        body = raw if raw is not None else json.dumps(
-            {"jsonrpc": "1.0", "method": method, "params": list(params), "id": "t-1"}).encode()
-        req = urllib.request.Request(f"{self.url}/json/{method}/t-1/", data=body, headers={  # noqa: S310
-            "Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as reply:  # noqa: S310 - loopback
-                return reply.status, json.loads(reply.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def result(self, method: str, *params):
-        status, answer = self.rpc(method, *params)
-        assert status == 200 and answer["error"] is None, answer
-        return answer["result"]
 
     def manage(self, *args, check=True, input=None):
         return manage(self.site, *args, check=check, input=input)

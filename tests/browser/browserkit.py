@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from rpckit import JsonRpc
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -117,7 +118,7 @@ def login(driver: webdriver.Chrome, site: Site, user: str, password: str,
 # ---------------------------------------------------------------- the site
 
 
-class Site:
+class Site(JsonRpc):
     """An HST app instance served by Apache + mod_wsgi, with its accounts."""
 
     def __init__(self, base: Path, site_config: Path, memcached: Memcached,
@@ -164,23 +165,6 @@ class Site:
                 return reply.status
         except urllib.error.HTTPError as exc:
             return exc.code
-
-    def rpc(self, method: str, *params):
-        """POST one JSON-RPC request; return (http status, decoded JSON answer)."""
-        body = json.dumps({"jsonrpc": "1.0", "method": method, "params": list(params),
-                           "id": "b-1"}).encode()
-        req = urllib.request.Request(f"{self.url}/json/{method}/b-1/", data=body, headers={  # noqa: S310
-            "Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as reply:  # noqa: S310 - loopback
-                return reply.status, json.loads(reply.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def result(self, method: str, *params):
-        status, answer = self.rpc(method, *params)
-        assert status == 200 and answer["error"] is None, answer
-        return answer["result"]
 
 
 def make_site(base: Path, memcached: Memcached) -> Site:

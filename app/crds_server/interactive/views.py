@@ -34,11 +34,18 @@ def home(request):
     })
 
 
-def _date(text: str) -> datetime.date | None:
-    try:
-        return datetime.date.fromisoformat(text.strip()) if text.strip() else None
-    except ValueError:
-        return None
+def _in_dates(rows, field: str, q: dict, problems: list[str]):
+    """``rows`` whose ``field`` falls on or after q["since"] and on or before q["until"]
+    (ISO dates); a date that does not parse is a problem, and that bound is not applied."""
+    for bound, lookup in (("since", "gte"), ("until", "lte")):
+        if q[bound]:
+            try:
+                day = datetime.date.fromisoformat(q[bound])
+            except ValueError:
+                problems.append(f"{bound} {q[bound]!r}: use a date like 2025-01-31")
+                continue
+            rows = rows.filter(**{f"{field}__date__{lookup}": day})
+    return rows
 
 
 def _page_of(request, rows):
@@ -61,13 +68,7 @@ def browse_db(request):
         rows = rows.filter(deliverer_user=q["deliverer"])
     if q["name"]:
         rows = rows.filter(name__like=like_pattern(q["name"]))
-    for field, lookup in (("since", "gte"), ("until", "lte")):
-        if q[field]:
-            day = _date(q[field])
-            if day is None:
-                problems.append(f"{field} {q[field]!r}: use a date like 2025-01-31")
-            else:
-                rows = rows.filter(**{f"delivery_date__date__{lookup}": day})
+    rows = _in_dates(rows, "delivery_date", q, problems)
     page, query = _page_of(request, rows.order_by("-delivery_date", "name"))
     choices = [(field, sorted(v for v in File.objects.values_list(field, flat=True).distinct()
                               if v), q[field]) for field in ("instrument", "filekind", "type",
@@ -165,13 +166,7 @@ def recent_activity(request):
         rows = rows.filter(Q(filename__in=named))
     if q["filename"]:
         rows = rows.filter(filename__like=like_pattern(q["filename"]))
-    for field, lookup in (("since", "gte"), ("until", "lte")):
-        if q[field]:
-            day = _date(q[field])
-            if day is None:
-                problems.append(f"{field} {q[field]!r}: use a date like 2025-01-31")
-            else:
-                rows = rows.filter(**{f"date__date__{lookup}": day})
+    rows = _in_dates(rows, "date", q, problems)
     page, query = _page_of(request, rows.order_by("-date", "-id"))
     return render(request, "crds/recent_activity.html", {
         "q": q, "page": page, "query": query, "problems": problems,
