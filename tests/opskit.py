@@ -10,6 +10,7 @@ import re
 import ssl
 import subprocess
 import tempfile
+import time
 import urllib.request
 
 from fleetlab import FLEET_LAB
@@ -133,18 +134,34 @@ def in_terminal(*args: str, answer: str = "y", timeout: int = 900,
 
 # ------------------------------------------------------------------ the archive stand-in
 
+def pause_archive(*hostnames: str) -> None:
+    """Stop the lab's archive STAND-IN timer on each host and wait until a run it started
+    has ended (stopping a timer does not stop its service: a run that began a moment ago
+    would still take a delivery the test makes next)."""
+    for host in hostnames:
+        podman = ["podman", "exec", f"{LAB}-{host}", "systemctl"]
+        subprocess.run([*podman, "stop", "crds-archive-standin.timer"], env=ENV,
+                       capture_output=True, text=True, check=True)
+        deadline = time.monotonic() + 120
+        while subprocess.run([*podman, "is-active", "--quiet", "crds-archive-standin.service"],
+                             env=ENV, capture_output=True, check=False).returncode == 0:
+            assert time.monotonic() < deadline, f"the archive stand-in on {host} never ended"
+            time.sleep(0.5)
+
+
+def resume_archive(*hostnames: str) -> None:
+    for host in hostnames:
+        subprocess.run(["podman", "exec", f"{LAB}-{host}", "systemctl", "start",
+                        "crds-archive-standin.timer"], env=ENV, capture_output=True,
+                       text=True, check=True)
+
+
 @contextlib.contextmanager
 def archive_paused(*hostnames: str):
     """The lab's archive STAND-IN (a timer on each server) kept from taking deliveries
     away while a test looks at them; started again afterwards."""
-    def systemctl(verb: str) -> None:
-        for host in hostnames:
-            subprocess.run(["podman", "exec", f"{LAB}-{host}", "systemctl", verb,
-                            "crds-archive-standin.timer"], env=ENV, capture_output=True,
-                           text=True, check=True)
-
-    systemctl("stop")
+    pause_archive(*hostnames)
     try:
         yield
     finally:
-        systemctl("start")
+        resume_archive(*hostnames)

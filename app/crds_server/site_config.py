@@ -184,4 +184,8 @@ def configure_crds_library(cfg: SiteConfig) -> None:
         CRDS_MODE="local",
         CRDS_SERVER_URL="https://crds-serverless-mode.stsci.edu",
         CRDS_READONLY_CACHE="1",
+        # crds's file readers call gc.collect() twice per file; in a server's large heap
+        # that is most of a header read's time (bestrefs page, certify, ingest). Python's
+        # own collector still runs.
+        CRDS_EXPLICIT_GARBAGE_COLLECTION="0",
     )

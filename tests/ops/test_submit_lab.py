@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 import yaml
 from astropy.io import fits
-from opskit import CA, ENV, LAB, inv, rpc, url
+from opskit import CA, ENV, LAB, inv, pause_archive, resume_archive, rpc, url
 
 from fleet.inventory import Inventory
 from fleet.ops.service import Target
@@ -49,11 +49,9 @@ def submitter(converged_lab):
         inv("backup", "--server", server, "--yes")
         stamps[server] = json.loads(inv("backups", "--server", server, "--json").stdout)[
             "dated"][-1]["stamp"]
-    for host in (HOST, DEV_HOST):  # the stand-in archive waits until the checks are done
-        on("systemctl stop crds-archive-standin.timer", host)
+    pause_archive(HOST, DEV_HOST)  # the stand-in archive waits until the checks are done
     yield who
-    for host in (HOST, DEV_HOST):
-        on("systemctl start crds-archive-standin.timer", host)
+    resume_archive(HOST, DEV_HOST)
     for server in (DEV, SERVER):
         inv("restore", "--server", server, "--from", stamps[server], "--yes", timeout=1800)
 
