@@ -149,3 +149,26 @@ def test_an_rmap_marked_bad_fails_the_real_client_until_marked_good(browser, sit
                                                  "#confirm button[value='confirm']"))
     assert rmap in browser.find_element(By.ID, "done").text
     assert "selected" in crds(site, tmp_path / "c", code=use).stdout
+
+
+def test_every_page_loads_in_the_layout_and_is_screenshotted(browser, site):
+    """Each page a person opens, in the one layout (the navigation and the server's banner),
+    with its screenshot under .cache/screens/ to look at."""
+    pmap = site.result("get_default_context", "hst", "operational")
+    pages = {"home": "/", "context_history": "/context_history/",
+             "browse_db_all": "/browse_db/", "file_mapping": f"/browse/{pmap}",
+             "recent_activity_all": "/recent_activity/", "deliveries": "/delivery_status/",
+             "login": "/login/", "bestrefs_form": "/bestrefs/",
+             "difference_form": "/difference/", "not_found": "/browse/hst_9999.pmap"}
+    for name, path in pages.items():
+        open_page(browser, site, path)
+        assert browser.find_element(By.ID, "server-banner").is_displayed(), path
+        assert browser.find_elements(By.CSS_SELECTOR, "header nav a"), path
+        screenshot(browser, name)
+    assert "hst_9999.pmap" in browser.find_element(By.ID, "error_message").text
+    login(browser, site, OPERATOR, site.passwords[OPERATOR])
+    for name, path in {"set_context": "/set_context/", "mark_bad": "/mark_bad/",
+                       "submit": "/batch_submit_references/"}.items():
+        open_page(browser, site, path)
+        assert not browser.find_elements(By.ID, "error_message"), path
+        screenshot(browser, name)
