@@ -179,6 +179,16 @@ def check_context(pmap: str, *, force: bool = False) -> dict:
 
 
 
+def pmap_names(*, clean_only: bool = False) -> list[str]:
+    """The catalogued pipeline contexts, newest first (``clean_only``: none marked bad)."""
+    from crds_server.interactive.models import File
+
+    rows = File.objects.filter(type="mapping", name__endswith=".pmap")
+    if clean_only:
+        rows = rows.filter(rejected=False, blacklisted=False)
+    return sorted(rows.values_list("name", flat=True), reverse=True)
+
+
 def default_contexts():
     from crds_server.interactive.models import DefaultContext
 

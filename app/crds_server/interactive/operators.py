@@ -32,16 +32,11 @@ def operator_required(view):
     return checked
 
 
-def _contexts() -> list[str]:
-    return list(File.objects.filter(type="mapping", name__endswith=".pmap", rejected=False,
-                                    blacklisted=False).order_by("-name")
-                .values_list("name", flat=True))
-
-
 @operator_required
 def set_context(request):
     defaults = store.default_contexts()
-    page = {"contexts": _contexts(), "defaults": defaults, "which_choices": WHICH}
+    page = {"contexts": store.pmap_names(clean_only=True), "defaults": defaults,
+            "which_choices": WHICH}
     if request.method != "POST":
         return render(request, "crds/set_context.html", page)
     pmap = request.POST.get("context", "").strip()[:128]

@@ -146,8 +146,7 @@ def context_history(request):
         "history": _with_previous(ContextHistory.objects.filter(
             observatory=settings.CRDS_OBSERVATORY).order_by("-start_date", "-id")),
         "defaults": store.default_contexts(),
-        "contexts": File.objects.filter(type="mapping", name__endswith=".pmap").order_by(
-            "-name").values_list("name", flat=True),
+        "contexts": store.pmap_names(),
     })
 
 

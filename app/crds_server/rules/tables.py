@@ -68,14 +68,6 @@ def load(name: str):
         raise Unusable(f"the crds library cannot load {name}: {first[:300]}") from exc
 
 
-def pmap_names() -> list[str]:
-    """The catalogued pipeline contexts, newest first."""
-    from crds_server.interactive.models import File
-
-    return sorted(File.objects.filter(type="mapping", name__endswith=".pmap")
-                  .values_list("name", flat=True), reverse=True)
-
-
 def operational() -> str:
     defaults = store.default_contexts()
     return defaults.operational if defaults and defaults.operational else ""

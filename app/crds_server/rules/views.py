@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from crds_server import store
 from crds_server.rules import tables
 
 #: Rows of an rmap shown per page (?page=N).
@@ -36,7 +37,7 @@ def context_table(request, name):
 def difference(request, old: str = "", new: str = ""):
     old = (old or request.GET.get("old", "")).strip()
     new = (new or request.GET.get("new", "")).strip()
-    pmaps = tables.pmap_names()
+    pmaps = store.pmap_names()
     page = {"pmaps": pmaps, "old": old, "new": new, "result": None, "error": ""}
     status = 200
     try:
@@ -62,7 +63,7 @@ def difference(request, old: str = "", new: str = ""):
 
 @ensure_csrf_cookie
 def bestrefs(request):
-    pmaps = tables.pmap_names()
+    pmaps = store.pmap_names()
     source = request.POST if request.method == "POST" else request.GET
     context = (source.get("context") or tables.operational()).strip()
     page = {"pmaps": pmaps, "context": context, "header_text": source.get("header_text", ""),
