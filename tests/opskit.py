@@ -142,10 +142,15 @@ def pause_archive(*hostnames: str) -> None:
         podman = ["podman", "exec", f"{LAB}-{host}", "systemctl"]
         subprocess.run([*podman, "stop", "crds-archive-standin.timer"], env=ENV,
                        capture_output=True, text=True, check=True)
+        # A oneshot service is "activating" while it runs (`is-active` then exits 3, as for
+        # "inactive"): wait on the state itself until it is one a run has left.
         deadline = time.monotonic() + 120
-        while subprocess.run([*podman, "is-active", "--quiet", "crds-archive-standin.service"],
-                             env=ENV, capture_output=True, check=False).returncode == 0:
-            assert time.monotonic() < deadline, f"the archive stand-in on {host} never ended"
+        while (state := subprocess.run(
+                [*podman, "show", "-p", "ActiveState", "--value", "crds-archive-standin.service"],
+                env=ENV, capture_output=True, text=True, check=True).stdout.strip()) not in (
+                "inactive", "failed"):
+            assert time.monotonic() < deadline, (
+                f"the archive stand-in on {host} never ended (still {state})")
             time.sleep(0.5)
 
 

@@ -227,6 +227,8 @@ def test_cron_backup_then_restore_from_it_relinks_the_delivery(servers):
             stamp = new[0]["stamp"]
             assert new[0]["app_version"] == rpc(CIT_URL, "get_server_info")["server_version"]
 
+            # Still there, so the backup held it (nothing else took it meanwhile).
+            on(cit, f"test -f {delivery} && test -f {files}/deliveries/{cat}")
             # What happens after the backup: the delivery is gone, a row is added.
             on(cit, f"rm -f {delivery} {files}/deliveries/{cat}")
             cit.manage(["shell", "-c", "from crds_server.interactive.models import File; "
