@@ -27,7 +27,10 @@ def url(octet: int) -> str:
     return f"https://127.0.{BLOCK}.{octet}:8001"
 
 
-def rpc(url, method, params=(), timeout=10):
+def rpc(url, method, params=(), timeout=60):
+    """One JSON-RPC call; ``timeout`` is for an answer that never comes, not a speed limit:
+    the first request after a restart loads Django and the crds library in a new daemon,
+    which on two loaded cores can take more than ten seconds (speed is measured in bench/)."""
     body = json.dumps({"jsonrpc": "1.0", "method": method, "params": list(params), "id": 1})
     req = urllib.request.Request(f"{url}/json/", data=body.encode(),  # noqa: S310
                                  headers={"Content-Type": "application/json-rpc"})

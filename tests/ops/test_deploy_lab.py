@@ -36,7 +36,7 @@ def status() -> dict:
 
 def server_info() -> dict:
     """What the crds client sees: get_server_info on the normal port, over verified TLS."""
-    return rpc(URL, "get_server_info", timeout=20)
+    return rpc(URL, "get_server_info")
 
 
 @pytest.fixture(scope="module")
