@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -55,6 +56,13 @@ def inventory_sources(spec: str | None = None) -> list[Path]:
             )
         sources.append(path.resolve())
     return sources
+
+
+# Ansible's templating loads its plugins lazily and is not thread-safe: `invoke status`
+# asks every server at once, and two threads rendering a lookup('env') for the first time
+# could see a half-loaded plugin ("lookup plugin 'ansible.builtin.env' failed to load").
+# Rendering a variable takes a millisecond, so one lock for all of it costs nothing.
+_ANSIBLE = threading.RLock()
 
 
 @cache
@@ -109,7 +117,8 @@ class Host:
     def var(self, key: str, default: Any = None) -> Any:
         if key not in self.raw_vars:
             return default
-        return self._templar.template(_trusted(self.raw_vars[key]))
+        with _ANSIBLE:
+            return self._templar.template(_trusted(self.raw_vars[key]))
 
     @property
     def observatory(self) -> str | None:
