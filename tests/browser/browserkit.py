@@ -18,10 +18,10 @@ from urllib.parse import urlencode
 import pytest
 from rpckit import JsonRpc
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from fleet.django_server import Memcached, ModWsgiServer, manage, prepare
@@ -85,6 +85,33 @@ def open_page(driver: webdriver.Chrome, site: Site, path: str) -> None:
         lambda d: d.execute_script("return document.readyState") == "complete")
 
 
+# What chromedriver answers when asked about an element of a document the browser has left:
+# the W3C "stale element reference", or, when the question races the navigation, an
+# "unknown error" from the inspector naming the node as not in the document.
+_GONE = ("does not belong to the document", "No node with given id", "Node is detached")
+
+
+def gone(element) -> bool:
+    """True once ``element``'s page has been replaced by the next one (EC.staleness_of, which
+    lets chromedriver's inspector form of the same answer escape as an error)."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as err:
+        if any(text in (err.msg or "") for text in _GONE):
+            return True
+        raise
+    return False
+
+
+def wait_replaced(driver: webdriver.Chrome, element) -> None:
+    """Wait until the answer to a click has replaced the page that held ``element``."""
+    WebDriverWait(driver, WAIT).until(lambda _driver: gone(element))
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def error_message(driver: webdriver.Chrome) -> str | None:
     """The text of the page's #error_message, or None when the page shows none."""
     found = driver.find_elements(By.ID, "error_message")
@@ -101,9 +128,7 @@ def submit_login(driver: webdriver.Chrome, site: Site, user: str, password: str,
     form.find_element(By.NAME, "password").send_keys(password)
     Select(form.find_element(By.NAME, "instrument")).select_by_value(instrument)
     form.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
-    WebDriverWait(driver, WAIT).until(EC.staleness_of(form))  # the answer replaced the page
-    WebDriverWait(driver, WAIT).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+    wait_replaced(driver, form)
     return error_message(driver)
 
 

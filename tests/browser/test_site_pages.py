@@ -10,10 +10,9 @@ import json
 import os
 import subprocess
 
-from browserkit import OPERATOR, SUBMITTER, WAIT, login, open_page, screenshot
+from browserkit import OPERATOR, SUBMITTER, login, open_page, screenshot, wait_replaced
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from fleet.paths import VENV_BIN
 
@@ -34,9 +33,7 @@ def table_names(browser, table_id: str) -> list[str]:
 def click_and_wait(browser, element) -> None:
     """Click what sends a form, and wait until the answer has replaced the page."""
     element.click()
-    WebDriverWait(browser, WAIT).until(EC.staleness_of(element))
-    WebDriverWait(browser, WAIT).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+    wait_replaced(browser, element)
 
 
 def submit_form(browser, form_id: str) -> None:
