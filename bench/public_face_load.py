@@ -48,10 +48,10 @@ def hostile_requests(obs: str, pmap: str) -> list[tuple[str, list]]:
     """The worst calls of the original probe, as they are answered now: refused at once
     when over a limit, bounded work when within."""
     return [
+        ("get_best_references", [pmap, HEADER, [f"t{i}" for i in range(100_000)]]),
         ("list_mappings", [obs, "[" * 20_000]),
         ("list_references", [obs, "*a" * 128]),
         ("list_references", [obs, "[" * 256]),
-        ("get_best_references", [pmap, HEADER, [f"t{i}" for i in range(100_000)]]),
         ("get_best_references", [pmap, HEADER, [f"t{i}" for i in range(256)]]),
         ("get_best_references", [pmap, {**HEADER, **{f"K{i}": "1" for i in range(4990)}},
                                  ["darkfile"]]),

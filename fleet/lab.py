@@ -277,7 +277,7 @@ class Lab:
     def volumes(self) -> dict[str, str]:
         """Every volume of the lab: the global cache, and per server its own Isilon tree and
         its own folder of the backup exchange."""
-        volumes = {"grp": f"{self.name}-grp"}
+        volumes = {f"{self.name}-grp": f"{self.name}-grp"}
         for s in self.standins:
             for volume, _path, _mode in s.mounts:
                 volumes.setdefault(volume, volume)
