@@ -24,6 +24,9 @@ def _collate(collation: str):
 
 
 class Migration(migrations.Migration):
+    # MariaDB cannot roll DDL back: Django refuses it inside the migration's transaction.
+    atomic = False
+
     dependencies = [
         ("interactive", "0002_marked_bad"),
     ]
