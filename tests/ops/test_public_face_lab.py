@@ -175,9 +175,10 @@ def test_each_server_writes_only_its_own_trees(converged_lab):
         assert done.returncode != 0, f"hst-dev's crds user could write {path}"
     ops = on("plhstcrds", "ls /ifs/crds/hst/ops/file_cache/mappings/hst | head -1", user="crds")
     assert ops.returncode == 0 and ops.stdout.strip(), ops.stderr  # ops's cache is there
-    # The mirror's source is readable from its destination.
+    # The mirror's source is readable from its destination (the mirror's agent reads it as
+    # root; the backup's folders are 0700).
     inv("backup", "--server", "hst-ops", "--yes")
-    latest = on("tlhstcrds", "ls /eng/ssb/crds/backups/hst-ops/latest", user="crds")
+    latest = on("tlhstcrds", "ls /eng/ssb/crds/backups/hst-ops/latest")
     assert latest.returncode == 0 and "MANIFEST.sha1" in latest.stdout, latest.stderr
 
 
