@@ -78,11 +78,16 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path:
     return path
 
 
+def wait_complete(driver: webdriver.Chrome) -> None:
+    """Wait until the browser's current document has loaded completely."""
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def open_page(driver: webdriver.Chrome, site: Site, path: str) -> None:
     """Load ``path`` of the site and wait until its document is complete."""
     driver.get(site.url + path)
-    WebDriverWait(driver, WAIT).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+    wait_complete(driver)
 
 
 # What chromedriver answers when asked about an element of a document the browser has left:
@@ -108,8 +113,7 @@ def gone(element) -> bool:
 def wait_replaced(driver: webdriver.Chrome, element) -> None:
     """Wait until the answer to a click has replaced the page that held ``element``."""
     WebDriverWait(driver, WAIT).until(lambda _driver: gone(element))
-    WebDriverWait(driver, WAIT).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+    wait_complete(driver)
 
 
 def error_message(driver: webdriver.Chrome) -> str | None:
