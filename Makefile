@@ -92,17 +92,17 @@ lab-down: venv  ## remove the lab's containers, network and volumes
 
 # Role scenarios (podman, the lab's stand-in image; nothing is downloaded by a container).
 # `make molecule` runs every role's scenario (about 30 min on 2 cores); MOLECULE_SCENARIOS
-# picks some. `make test` runs TEST_MOLECULE_SCENARIOS, apache and crds_server, whose
-# converges apply the crds_server, stack_build and apache roles to a fresh host with
-# idempotence and testinfra; the other four (memcached, mail_sink, database, stack_build)
-# run in the nightly workflow (.github/workflows/nightly.yml), which keeps `make test`
+# picks some. `make test` runs TEST_MOLECULE_SCENARIOS, crds_server: the whole site.yml on
+# a fresh host with idempotence, the apache scenario's port switch and both scenarios'
+# testinfra checks (one stack build where two scenarios took two); the other five
+# (memcached, mail_sink, database, stack_build, apache) run in the nightly workflow (.github/workflows/nightly.yml), which keeps `make test`
 # within CI's time. Their roles are converged on the lab in every `make test` all the same
 # (idempotence and check mode on ten hosts), and the database's least-privilege and
 # wrong-password checks run there too (tests/roles/test_database_lab.py).
 # bin/molecule-test refuses an empty list, a scenario without tests and a verify that ran
 # none.
 MOLECULE_SCENARIOS := memcached mail_sink database stack_build crds_server apache
-TEST_MOLECULE_SCENARIOS := apache crds_server
+TEST_MOLECULE_SCENARIOS := crds_server
 NIGHTLY_MOLECULE_SCENARIOS := $(filter-out $(TEST_MOLECULE_SCENARIOS),$(MOLECULE_SCENARIOS))
 
 .PHONY: molecule
@@ -116,31 +116,48 @@ lint: venv  ## yamllint, ansible-lint (production profile), ruff
 	$(BIN)/ruff check .
 
 .PHONY: test
-# The suite in the order that keeps each stage's state meaningful: no-lab tests, the app
-# under mod_wsgi with the real client, the lab tool's own throw-away labs, then the
-# session's converged lab fleet (roles acceptance first, then ops and cron, which change
-# servers, then the scale test). The role scenarios run beside pytest, from the start:
-# their containers are their own, and the lab tests spend most of their time waiting on
-# the stand-ins, so the two share the cores well (their output: .cache/molecule/).
+# Three streams side by side, from the start, each in the order that keeps its state
+# meaningful:
+# - the lab tests (marker `lab`): the lab tool's own throw-away labs, then the session's
+#   converged lab fleet (roles acceptance first, then ops and cron, which change servers,
+#   then the scale test); printed as they run.
+# - every other test (`not lab`): unit tests, the app under Apache + mod_wsgi with the real
+#   client, the web pages in Chromium, the cron jobs on a local server (.cache/pytest/local.log,
+#   printed when the lab tests end).
+# - the role scenarios, in their own containers (.cache/molecule/make-test.log).
+# The lab tests wait on the stand-ins for much of their time (one core idles while a
+# server restarts or a backup streams), so the streams share the two cores well: together
+# they take about the lab tests' time alone. The streams share no port (the app tests
+# listen on 127.0.0.1, the labs on their own 127.0.x.y blocks) and no state.
 # The lists are the Makefile's own (`:=`, so the environment cannot empty or change them;
-# `make test TEST_PATHS=...` on the command line still can), and an empty one is refused.
-# pytest's exit code 5 (nothing collected) is a failure; under CI=true a skipped test is
-# one too (tests/conftest.py); every test has a timeout.
+# `make test TEST_PATHS=...` on the command line still can), and an empty one is refused;
+# the two markers split every collected test between the streams, so none is left out.
+# pytest's exit code 5 (nothing collected) is a failure in either stream; under CI=true a
+# skipped test is one too (tests/conftest.py); every test has a timeout. The summaries list
+# the slowest tests and the slowest tasks of each site.yml run on the lab: where time goes.
 TEST_PATHS := tests/unit tests/test_inventory.py tests/app tests/browser tests/lab tests/roles \
 	tests/ops tests/cron tests/scale
 PYTEST_ARGS :=
 test: venv lint images  ## install what the tests need and pass them
 	$(if $(strip $(TEST_PATHS)),,$(error TEST_PATHS is empty: nothing would be tested))
 	$(if $(strip $(TEST_MOLECULE_SCENARIOS)),,$(error TEST_MOLECULE_SCENARIOS is empty))
-	@mkdir -p $(CACHE)/molecule; log=$(CACHE)/molecule/make-test.log; \
-	bin/molecule-test $(TEST_MOLECULE_SCENARIOS) > $$log 2>&1 & mol=$$!; \
-	echo "role scenarios ($(TEST_MOLECULE_SCENARIOS)) run beside pytest: $$log"; \
-	rc=0; CRDS_TEST_LAB_CONVERGED= $(BIN)/pytest $(PYTEST_ARGS) $(TEST_PATHS) || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; \
+	@mkdir -p $(CACHE)/molecule $(CACHE)/pytest; \
+	mol_log=$(CACHE)/molecule/make-test.log; local_log=$(CACHE)/pytest/local.log; \
+	bin/molecule-test $(TEST_MOLECULE_SCENARIOS) > $$mol_log 2>&1 & mol=$$!; \
+	echo "role scenarios ($(TEST_MOLECULE_SCENARIOS)) run beside pytest: $$mol_log"; \
+	CRDS_TEST_LAB_CONVERGED= $(BIN)/pytest -p no:cacheprovider --durations=20 -m "not lab" \
+		$(PYTEST_ARGS) $(TEST_PATHS) > $$local_log 2>&1 & loc=$$!; \
+	echo "the tests that need no lab run beside the lab tests: $$local_log"; \
+	rc=0; CRDS_TEST_LAB_CONVERGED= $(BIN)/pytest --durations=30 -m lab \
+		$(PYTEST_ARGS) $(TEST_PATHS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no lab tests: failing" >&2; fi; \
+	lrc=0; wait $$loc || lrc=$$?; \
+	echo "==== the tests that need no lab ($$local_log)"; cat $$local_log; \
+	if [ $$lrc -eq 5 ]; then echo "pytest collected no tests that need no lab: failing" >&2; fi; \
 	mrc=0; wait $$mol || mrc=$$?; \
-	grep -a "molecule scenario" $$log || true; \
-	if [ $$mrc -ne 0 ]; then tail -n 150 $$log; echo "role scenarios FAILED" >&2; fi; \
-	[ $$rc -eq 0 ] && [ $$mrc -eq 0 ]
+	grep -a "molecule scenario" $$mol_log || true; \
+	if [ $$mrc -ne 0 ]; then tail -n 150 $$mol_log; echo "role scenarios FAILED" >&2; fi; \
+	[ $$rc -eq 0 ] && [ $$lrc -eq 0 ] && [ $$mrc -eq 0 ]
 
 .PHONY: molecule-nightly
 molecule-nightly: images  ## the role scenarios make test leaves to the nightly workflow

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from fleetlab import FLEET_LAB, ConvergedLab, fleet_run
+from fleetlab import FLEET_LAB, SITE_PROFILES, ConvergedLab, fleet_run, site_playbook
 
 from fleet.ops.core import ansible_failure
 from fleet.paths import VENV_BIN
@@ -58,7 +58,7 @@ def converged_lab() -> ConvergedLab:
               "(CRDS_TEST_LAB_CONVERGED=1)", file=sys.stderr)
         return ConvergedLab(None, 0.0)
     start = time.monotonic()
-    done = fleet_run(VENV_BIN / "ansible-playbook", "site.yml", "-i", "inventories/lab")
+    done = site_playbook()
     seconds = time.monotonic() - start
     assert done.returncode == 0, _converge_failure(done)
     print(f"\nlab {FLEET_LAB['CRDS_LAB_NAME']}: site.yml converge {seconds:.0f}s",
@@ -91,3 +91,11 @@ def pytest_sessionfinish(session, exitstatus):
         print(f"\nCI=true: {len(_SKIPPED)} skipped tests fail the run (a skip in CI is a "
               "missing set-up step): " + ", ".join(_SKIPPED[:20]), file=sys.stderr)
         session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Each site.yml run of the session on the lab, with its slowest tasks."""
+    for what, seconds, slowest in SITE_PROFILES:
+        terminalreporter.write_sep("-", f"{what}: {seconds:.0f}s, slowest tasks")
+        for line in slowest:
+            terminalreporter.write_line(line)

@@ -14,6 +14,7 @@ it tests lab.up/lab.down themselves.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 
@@ -58,8 +59,24 @@ class ConvergedLab:
 
     def site(self, *args: str) -> tuple[subprocess.CompletedProcess, float]:
         start = time.monotonic()
-        done = fleet_run(VENV_BIN / "ansible-playbook", "site.yml", "-i", "inventories/lab",
-                         *args)
+        done = site_playbook(*args)
         return done, time.monotonic() - start
+
+
+# What the session's site.yml runs took, task by task (ansible.posix.profile_tasks), for the
+# summary at the end of the run (tests/conftest.py): where a slow `make test` spends its time.
+SITE_PROFILES: list[tuple[str, float, list[str]]] = []
+
+
+def site_playbook(*args: str) -> subprocess.CompletedProcess:
+    """site.yml on the session's lab, timed per task; the slowest tasks are kept."""
+    start = time.monotonic()
+    done = fleet_run(VENV_BIN / "ansible-playbook", "site.yml", "-i", "inventories/lab", *args,
+                     ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+                     PROFILE_TASKS_TASK_OUTPUT_LIMIT="12")
+    lines = done.stdout.splitlines()
+    slowest = [ln for ln in lines if re.search(r" -{3,} \d+\.\d+s$", ln)]
+    SITE_PROFILES.append((" ".join(["site.yml", *args]), time.monotonic() - start, slowest[:12]))
+    return done
 
 

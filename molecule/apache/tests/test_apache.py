@@ -1,9 +1,20 @@
-"""apache: httpd + mod_wsgi as crds under crds-httpd.service, TLS on 8001, backup port closed."""
+"""apache: httpd + mod_wsgi as crds under crds-httpd.service, TLS on 8001, backup port closed.
 
-CRDS = "/crds/data1/mol-apache"
-CONF = f"{CRDS}/server/conf"
+Run by the apache scenario (a JWST ops host) and by the crds_server one (site.yml on an HST
+ops host, which `make test` runs), so each check takes the host's name and observatory from
+the scenario's host."""
+
+import pytest
+
+OBSERVATORY = {"mol-apache": "jwst", "mol-crds-server": "hst"}  # molecule.yml's groups
 
 
+@pytest.fixture(scope="module")
+def me(host):
+    name = host.check_output("hostname").strip()
+    assert name in OBSERVATORY, f"test_apache.py runs on {sorted(OBSERVATORY)}, not {name}"
+    crds = f"/crds/data1/{name}"
+    return {"name": name, "obs": OBSERVATORY[name], "crds": crds, "conf": f"{crds}/server/conf"}
 
 def test_packages(host):
     for pkg in ("apache2", "libapache2-mod-xsendfile"):
@@ -16,58 +27,59 @@ def test_debian_apache_stays_disabled(host):
     assert not svc.is_enabled
 
 
-def test_crds_httpd_runs_as_crds(host):
+def test_crds_httpd_runs_as_crds(host, me):
     svc = host.service("crds-httpd")
     assert svc.is_running
     assert svc.is_enabled
     users = set(host.check_output("ps -o user= -C apache2").split())
     assert users == {"crds"}
-    assert host.file(f"{CRDS}/server/run/httpd.pid").exists
+    assert host.file(f"{me['crds']}/server/run/httpd.pid").exists
 
 
-def test_config_files(host):
+def test_config_files(host, me):
     for name in ("httpd.conf", "ssl.conf", "ports.conf"):
-        f = host.file(f"{CONF}/{name}")
+        f = host.file(f"{me['conf']}/{name}")
         assert f.user == "crds"
         assert f.mode == 0o640
-    httpd = host.file(f"{CONF}/httpd.conf").content_string
+    httpd = host.file(f"{me['conf']}/httpd.conf").content_string
     assert "LoadModule wsgi_module" in httpd and "/crds_stacks/crds-" in httpd
-    ssl = host.file(f"{CONF}/ssl.conf").content_string
-    assert "XSendFilePath /ifs/crds/jwst/ops/file_cache" in ssl
-    assert "python-home=/crds/data1/mol-apache/crds_stacks/crds-" in ssl
-    assert host.file(f"{CRDS}/server/wsgi-scripts/crds.wsgi").contains("CRDS_SITE_CONFIG")
+    ssl = host.file(f"{me['conf']}/ssl.conf").content_string
+    assert f"XSendFilePath /ifs/crds/{me['obs']}/ops/file_cache" in ssl
+    assert f"python-home={me['crds']}/crds_stacks/crds-" in ssl
+    assert host.file(f"{me['crds']}/server/wsgi-scripts/crds.wsgi").contains("CRDS_SITE_CONFIG")
 
 
-def test_configtest(host):
-    out = host.run(f"apachectl -t -f {CONF}/httpd.conf")
+def test_configtest(host, me):
+    out = host.run(f"apachectl -t -f {me['conf']}/httpd.conf")
     assert out.rc == 0, out.stderr
 
 
-def test_tls_on_the_normal_port_verified_with_the_ca(host, listeners):
+def test_tls_on_the_normal_port_verified_with_the_ca(host, me, listeners):
     assert listeners(8001)
     out = host.run(
-        "openssl s_client -connect 127.0.0.1:8001 -servername mol-apache "
-        "-CAfile /etc/ssl/crds/ca.crt -verify_return_error -verify_hostname mol-apache </dev/null"
+        f"openssl s_client -connect 127.0.0.1:8001 -servername {me['name']} -CAfile "
+        f"/etc/ssl/crds/ca.crt -verify_return_error -verify_hostname {me['name']} </dev/null"
     )
     assert out.rc == 0, out.stdout + out.stderr
     assert "Verify return code: 0 (ok)" in out.stdout
 
 
-def test_certificate_names(host):
+def test_certificate_names(host, me):
     text = host.check_output(
-        "openssl x509 -noout -ext subjectAltName -in /etc/ssl/crds/mol-apache.crt")
-    names = ("DNS:mol-apache", "DNS:localhost", "DNS:jwst-crds.stsci.edu", "IP Address:127.0.0.1")
+        f"openssl x509 -noout -ext subjectAltName -in /etc/ssl/crds/{me['name']}.crt")
+    names = (f"DNS:{me['name']}", "DNS:localhost", f"DNS:{me['obs']}-crds.stsci.edu",
+             "IP Address:127.0.0.1")
     for name in names:
         assert name in text
 
 
-def test_private_key_only_for_crds(host):
-    key = host.file("/etc/ssl/crds/mol-apache.key")
+def test_private_key_only_for_crds(host, me):
+    key = host.file(f"/etc/ssl/crds/{me['name']}.key")
     assert key.user == "crds"
     assert key.mode == 0o600
 
 
-def test_backup_port_not_served_on_the_normal_port(host, listeners):
+def test_backup_port_not_served_on_the_normal_port(host, me, listeners):
     # negative control: only the selected port is open
     assert listeners(8002) == set()
-    assert host.file(f"{CONF}/ports.conf").contains("^Listen 8001 https$")
+    assert host.file(f"{me['conf']}/ports.conf").contains("^Listen 8001 https$")
