@@ -58,9 +58,7 @@ class ConvergedLab:
         return ROOT / ".cache" / "lab" / self.name / "ca" / "ca.crt"
 
     def site(self, *args: str) -> tuple[subprocess.CompletedProcess, float]:
-        start = time.monotonic()
-        done = site_playbook(*args)
-        return done, time.monotonic() - start
+        return site_playbook(*args)
 
 
 # What the session's site.yml runs took, task by task (ansible.posix.profile_tasks), for the
@@ -68,15 +66,14 @@ class ConvergedLab:
 SITE_PROFILES: list[tuple[str, float, list[str]]] = []
 
 
-def site_playbook(*args: str) -> subprocess.CompletedProcess:
-    """site.yml on the session's lab, timed per task; the slowest tasks are kept."""
+def site_playbook(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+    """site.yml on the session's lab, timed per task (its 12 slowest kept for the summary);
+    returns the run and its seconds."""
     start = time.monotonic()
     done = fleet_run(VENV_BIN / "ansible-playbook", "site.yml", "-i", "inventories/lab", *args,
                      ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
                      PROFILE_TASKS_TASK_OUTPUT_LIMIT="12")
-    lines = done.stdout.splitlines()
-    slowest = [ln for ln in lines if re.search(r" -{3,} \d+\.\d+s$", ln)]
-    SITE_PROFILES.append((" ".join(["site.yml", *args]), time.monotonic() - start, slowest[:12]))
-    return done
-
-
+    seconds = time.monotonic() - start
+    slowest = [ln for ln in done.stdout.splitlines() if re.search(r" -{3,} \d+\.\d+s$", ln)]
+    SITE_PROFILES.append((" ".join(["site.yml", *args]), seconds, slowest))
+    return done, seconds

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from fleetlab import fleet_run
+from fleetlab import site_playbook
 from opskit import CA, ENV, LAB, archive_paused, inv, rpc, url
 
 from fleet.inventory import Inventory
@@ -291,10 +291,7 @@ def test_old_stacks_are_pruned_and_the_current_one_kept(servers):
 
 
 def _converge(t: Target, *args: str):
-    start = time.monotonic()
-    done = fleet_run(VENV_BIN / "ansible-playbook", "site.yml", "-i", "inventories/lab", "-l",
-                     t.host.hostname, *args)
-    return done, time.monotonic() - start
+    return site_playbook("-l", t.host.hostname, *args)
 
 
 def test_isilon_mount_task_in_check_mode(servers):
