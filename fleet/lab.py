@@ -80,6 +80,10 @@ def podman_env() -> dict[str, str]:
     return env
 
 
+def _true(value) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
 def podman(*args: str, check: bool = True, capture: bool = True,
            input: str | None = None) -> subprocess.CompletedProcess:
     if shutil.which("podman") is None:
@@ -241,7 +245,7 @@ class Standin:
     is_server: bool
     ports: tuple[int, ...]
     container: str
-    mounts: tuple[tuple[str, str], ...]
+    mounts: tuple[tuple[str, str, str], ...]  # (volume, path in the container, rw | ro)
     url: str | None
 
 
@@ -267,13 +271,17 @@ class Lab:
         self.ca_dir = self.state_dir / "ca"
         self.ca_bundle = self.ca_dir / "ca.crt"
         self.network = f"{self.name}-net"
-        self.volumes = {
-            "hst": f"{self.name}-ifs-hst",
-            "jwst": f"{self.name}-ifs-jwst",
-            "grp": f"{self.name}-grp",
-            "backups": f"{self.name}-backups",
-        }
         self.label = f"{LABEL}={self.name}"
+
+    @property
+    def volumes(self) -> dict[str, str]:
+        """Every volume of the lab: the global cache, and per server its own Isilon tree and
+        its own folder of the backup exchange."""
+        volumes = {f"{self.name}-grp": f"{self.name}-grp"}
+        for s in self.standins:
+            for volume, _path, _mode in s.mounts:
+                volumes.setdefault(volume, volume)
+        return volumes
 
     # ----------------------------------------------------------------- inventory
 
@@ -289,17 +297,13 @@ class Lab:
             host = inv.hosts[hostname]
             address = host.var("ansible_host")
             ports: tuple[int, ...] = ()
-            mounts: list[tuple[str, str]] = []
+            mounts: list[tuple[str, str, str]] = []
             url = None
             if host.is_server:
                 port = int(host.var("crds_port", 8001))
                 ports = (port, int(host.var("crds_backup_port", 8002)))
                 url = f"https://{address}:{port}/"
-                if host.observatory in ("hst", "jwst"):
-                    mounts.append((self.volumes[host.observatory],
-                                   f"/ifs/crds/{host.observatory}"))
-                mounts += [(self.volumes["grp"], "/grp/crds/cache"),
-                           (self.volumes["backups"], "/eng/ssb/crds/backups")]
+                mounts = self._server_mounts(host, inv)
             result.append(Standin(
                 hostname=hostname, name=host.name, address=address,
                 observatory=host.observatory, is_server=host.is_server, ports=ports,
@@ -307,6 +311,23 @@ class Lab:
             ))
         order = {h.hostname: i for i, h in enumerate(inv.servers())}
         return sorted(result, key=lambda s: (order.get(s.hostname, len(order)), s.hostname))
+
+    def _server_mounts(self, host, inv: Inventory) -> list[tuple[str, str, str]]:
+        """What a server stand-in mounts, as the real VMs do: only its own tree of the
+        Isilon (/ifs/crds/<obs>/<use>), writable; the global cache /grp/crds/cache,
+        writable only where the ops server publishes to it; its own folder of the backup
+        exchange writable, and those of the other servers of its observatory read-only
+        (a mirror's destination reads its source's latest backup there)."""
+        ifs = host.var("crds_ifs")
+        exchange = host.var("crds_backup_exchange")
+        mounts = [(f"{self.name}-ifs-{host.observatory}-{host.var('crds_use')}", ifs, "rw"),
+                  (f"{self.name}-grp", host.var("crds_grp_cache"),
+                   "rw" if _true(host.var("crds_sync_to_grp")) else "ro")]
+        for other in inv.servers():
+            if other.observatory == host.observatory:
+                mounts.append((f"{self.name}-backups-{other.name}", f"{exchange}/{other.name}",
+                               "rw" if other.hostname == host.hostname else "ro"))
+        return mounts
 
     def standin(self, name: str) -> Standin:
         for s in self.standins:
@@ -364,6 +385,7 @@ class Lab:
         existing = self.containers()
         missing = [s for s in standins if s.container not in existing]
         self._check_foreign(missing)  # before creating anything
+        self._check_mounts(standins, existing)
         self._ensure_key(changes)
         self._ensure_vault(changes, echo)
         self._ensure_ca(changes, echo)
@@ -469,6 +491,25 @@ class Lab:
             return False
         rows = json.loads(done.stdout or "[]")
         return bool(rows and rows[0].get("dns_enabled"))
+
+    def _check_mounts(self, standins: list[Standin], existing: dict[str, dict]) -> None:
+        """Refuse containers made with another volume layout than the inventory's (an
+        older lab shared one Isilon volume per observatory among all its servers)."""
+        stale = []
+        for s in standins:
+            if s.container not in existing:
+                continue
+            rows = podman_json("container", "inspect", s.container)
+            have = {(m.get("Name"), m.get("Destination"), "rw" if m.get("RW") else "ro")
+                    for m in (rows[0].get("Mounts") or []) if m.get("Type") == "volume"}
+            if have != set(s.mounts):
+                stale.append(s.container)
+        if stale:
+            raise LabError(
+                f"{', '.join(stale)} were made with another volume layout than this checkout's "
+                "(each server now mounts only its own Isilon tree and backup folder): "
+                "`.venv/bin/invoke lab.down --yes && .venv/bin/invoke lab.up` makes the lab "
+                "again (its volumes start empty; the converge seeds them)")
 
     def _check_foreign(self, missing: list[Standin]) -> None:
         """Refuse names and ports that something other than this lab already holds."""
@@ -594,8 +635,8 @@ class Lab:
                 "--systemd", "always", "-p", f"{s.address}:{SSH_PORT}:22"]
         for port in s.ports:
             argv += ["-p", f"{s.address}:{port}:{port}"]
-        for volume, path in s.mounts:
-            argv += ["-v", f"{volume}:{path}"]
+        for volume, path, mode in s.mounts:
+            argv += ["-v", f"{volume}:{path}" + (":ro" if mode == "ro" else "")]
         podman(*argv, image, "/sbin/init")
 
     def _revive(self, s: Standin, c: dict) -> str:

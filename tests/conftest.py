@@ -18,7 +18,7 @@ from fleet.paths import VENV_BIN
 # that failed or was interrupted must not hand its leftovers (an unfinished restore, rows
 # without files) to the next: a marker on a lab volume says a session is running, and only
 # a session that passes removes it. A lab found marked is made again from empty volumes.
-_MARKER = "/ifs/crds/hst/.crds-test-session-running"
+_MARKER = "/ifs/crds/hst/ops/.crds-test-session-running"  # on hst-ops's own volume
 _MARKED: list[str] = []
 
 
@@ -46,6 +46,13 @@ def converged_lab() -> ConvergedLab:
         down = fleet_run(VENV_BIN / "invoke", "lab.down", "--yes", timeout=900)
         assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
     up = fleet_run(VENV_BIN / "invoke", "lab.up", timeout=1800)
+    if up.returncode and "another volume layout" in up.stdout + up.stderr and not reuse:
+        # A lab made by an older checkout (one shared Isilon volume per observatory).
+        print(f"\nlab {FLEET_LAB['CRDS_LAB_NAME']}: made with an older volume layout; "
+              "making it again from empty volumes", file=sys.stderr)
+        down = fleet_run(VENV_BIN / "invoke", "lab.down", "--yes", timeout=900)
+        assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
+        up = fleet_run(VENV_BIN / "invoke", "lab.up", timeout=1800)
     assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
     if not reuse:
         assert _marker("touch", _MARKER).returncode == 0

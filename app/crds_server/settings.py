@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from crds_server import site_config
+from crds_server.jsonapi import limits as _rpc_limits
 
 try:
     SITE = site_config.load()
@@ -43,7 +44,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "crds_server.middleware.TrustedProxyMiddleware",
     "crds_server.middleware.DatabaseUnavailableMiddleware",
+    "crds_server.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -121,8 +124,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = str(SITE.paths.static_root)
 
-# The client posts whole JSON-RPC requests (headers for many datasets) in one body.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024 * 1024
+# The client posts whole JSON-RPC requests (headers for many datasets) in one body; the
+# JSON-RPC view refuses more than its limit (jsonapi/limits.py) before reading it.
+# Uploaded files are streamed to disk above FILE_UPLOAD_MAX_MEMORY_SIZE.
+DATA_UPLOAD_MAX_MEMORY_SIZE = _rpc_limits.MAX_BODY_BYTES
 
 # Submissions: the instrument lock's lifetime after the holder's last action, the largest
 # file one may upload, the list told of each confirmed delivery.

@@ -7,6 +7,7 @@ Django secret key and the database password live in the files this config names.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class SiteConfig:
     mail: dict = field(default_factory=dict)
     downloads: dict = field(default_factory=dict)
     submission: dict = field(default_factory=dict)
+    trusted_proxies: list[str] = field(default_factory=list)
 
     @property
     def behind_apache(self) -> bool:
@@ -134,6 +136,16 @@ def parse(text: str, source: Path | str = "<site config>") -> SiteConfig:
             raise SiteConfigError(f"{swhere}: {key!r} must be above 0")
     if "team_email" in submission:
         _need(submission, "team_email", str, swhere)
+    proxies = data.get("trusted_proxies", [])
+    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+        raise SiteConfigError(f"{where}: 'trusted_proxies' must be a list of addresses or "
+                              "networks (strings), e.g. [\"10.0.0.5\", \"10.1.0.0/24\"]")
+    for entry in proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SiteConfigError(f"{where}: trusted_proxies entry {entry!r} is not an "
+                                  "address or network") from None
     return SiteConfig(
         source=source,
         observatory=obs,
@@ -150,6 +162,7 @@ def parse(text: str, source: Path | str = "<site config>") -> SiteConfig:
         mail=dict(mail),
         submission=dict(submission),
         downloads=dict(downloads),
+        trusted_proxies=list(proxies),
     )
 
 

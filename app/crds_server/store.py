@@ -177,6 +177,16 @@ def check_context(pmap: str, *, force: bool = False) -> dict:
                          "in from elsewhere); nothing was changed")
     return problems
 
+def exact_file(name: str, kind: str | None = None):
+    """The catalog record named exactly ``name`` (byte for byte), or None. The catalog's
+    collation is binary (interactive migration 0003), and MariaDB's still pads trailing
+    spaces, so the name is compared once more here."""
+    from crds_server.interactive.models import File
+
+    rows = File.objects.filter(name=name)
+    if kind is not None:
+        rows = rows.filter(type=kind)
+    return next((rec for rec in rows[:5] if rec.name == name), None)
 
 
 def pmap_names(*, clean_only: bool = False) -> list[str]:

@@ -4,8 +4,9 @@ The database (mysqldump --single-transaction through the server's defaults file:
 schema, then the rows), catalogs, deliveries (their references only as a list of links),
 every mapping, the cache's config area and a package listing (pip freeze of the stack,
 dpkg -l), with a manifest holding the sha1 of every file. Written to a dated private
-folder ``${CRDS}/server/db_backups/<stamp>/`` and swapped into the shared undated latest
-location ``${crds_backup_exchange}/<server>/``; the last N dated backups are kept.
+folder ``${CRDS}/server/db_backups/<stamp>/`` and swapped into the undated latest location
+``${crds_backup_exchange}/<server>/latest`` (the server's own folder of the exchange); the
+last N dated backups are kept.
 References are never in a backup.
 """
 

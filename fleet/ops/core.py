@@ -104,7 +104,9 @@ class ServerPaths:
         return f"{self.server_dir}/db_backups"
 
     def exchange(self, server: str | None = None) -> str:
-        return f"{self.exchange_root}/{server or self.name}"
+        """The latest backup of ``server`` (this one by default) in the backup exchange:
+        ``latest`` in that server's own folder, the only folder it can write there."""
+        return f"{self.exchange_root}/{server or self.name}/latest"
 
     @property
     def staging(self) -> str:

@@ -49,26 +49,39 @@ def test_up_brings_every_standin_up_over_ssh(lab):
     assert plain.stdout.split() == ["admin", "tlhstcrds"]
 
 
-def test_standins_share_what_the_fleet_shares(lab):
+def shell(host: str, script: str):
+    """``script`` as root on stand-in ``host``: (its return code, its stdout and stderr)."""
+    done = podman("exec", f"{NAME}-{host}", "bash", "-c", script, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_standins_share_only_what_the_fleet_shares(lab):
     # Each stand-in reaches the others by inventory hostname.
     done = ansible("tlhstcrds", "ansible.builtin.command", "getent hosts crdsdb crdsmail")
     assert done.returncode == 0 and "crdsdb" in done.stdout and "crdsmail" in done.stdout
-    # The Isilon stand-in is shared per observatory, and only there.
     token = f"probe-{time.time_ns()}"
-    wrote = ansible("plhstcrds", "ansible.builtin.copy",
-                    f"dest=/ifs/crds/hst/probe content={token} mode=0644")
-    assert wrote.returncode == 0, wrote.stdout + wrote.stderr
-    seen = ansible("dlhstcrds", "ansible.builtin.command", "cat /ifs/crds/hst/probe")
-    assert seen.returncode == 0 and token in seen.stdout, seen.stdout + seen.stderr
-    # Negative control: a JWST stand-in has no HST Isilon at all.
-    jw = ansible("pljwcrds", "ansible.builtin.command", "ls /ifs/crds")
-    assert jw.returncode == 0 and jw.stdout.split(">>", 1)[1].split() == ["jwst"], jw.stdout
-    absent = ansible("pljwcrds", "ansible.builtin.command", "cat /ifs/crds/hst/probe")
-    assert absent.returncode != 0 and token not in absent.stdout
-    for path in ("/grp/crds/cache", "/eng/ssb/crds/backups"):
-        done = ansible("crds_servers", "ansible.builtin.command", f"test -d {path}")
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert done.stdout.count("CHANGED") + done.stdout.count("SUCCESS") == len(SERVERS)
+    # Each server has its own tree of the Isilon, and only that one (root included).
+    rc, out = shell("plhstcrds", f"echo {token} > /ifs/crds/hst/ops/probe && ls /ifs/crds/hst")
+    assert rc == 0 and out.split() == ["ops"], out
+    rc, out = shell("dlhstcrds", "ls /ifs/crds/hst; cat /ifs/crds/hst/ops/probe")
+    assert rc != 0 and out.split()[0] == "dev" and token not in out, out
+    rc, out = shell("pljwcrds", "ls /ifs/crds")
+    assert rc == 0 and out.split() == ["jwst"], out  # no HST tree at all on JWST
+    # The global cache: written on ops, read-only everywhere else.
+    rc, out = shell("plhstcrds", f"echo {token} > /grp/crds/cache/probe")
+    assert rc == 0, out
+    rc, out = shell("dljwcrds", "cat /grp/crds/cache/probe && touch /grp/crds/cache/x")
+    assert rc != 0 and token in out and "Read-only file system" in out, out
+    # The backup exchange: each server writes its own folder, reads its observatory's.
+    rc, out = shell("plhstcrds", f"echo {token} > /eng/ssb/crds/backups/hst-ops/probe")
+    assert rc == 0, out
+    rc, out = shell("tlhstcrds", "cat /eng/ssb/crds/backups/hst-ops/probe && "
+                    "touch /eng/ssb/crds/backups/hst-test/mine && "
+                    "touch /eng/ssb/crds/backups/hst-ops/theirs")
+    assert rc != 0 and token in out and "Read-only file system" in out, out
+    assert "mine" in shell("tlhstcrds", "ls /eng/ssb/crds/backups/hst-test")[1]
+    rc, out = shell("pljwcrds", "ls /eng/ssb/crds/backups")
+    assert rc == 0 and "hst-ops" not in out.split() and "jwst-ops" in out.split(), out
 
 
 def test_second_up_changes_nothing(lab):
@@ -98,7 +111,7 @@ def test_standin_whose_processes_died_behind_podmans_back_is_made_again(lab):
     victim = f"{NAME}-dlhstcrds"
     token = f"survives-{time.time_ns()}"
     wrote = ansible("dlhstcrds", "ansible.builtin.copy",
-                    f"dest=/ifs/crds/hst/reboot-probe content={token} mode=0644")
+                    f"dest=/ifs/crds/hst/dev/reboot-probe content={token} mode=0644")
     assert wrote.returncode == 0, wrote.stdout + wrote.stderr
     pids = podman("inspect", victim, "--format", "{{.State.ConmonPid}} {{.State.Pid}}")
     for pid in pids.stdout.split():  # conmon first, so nothing tells podman
@@ -109,10 +122,31 @@ def test_standin_whose_processes_died_behind_podmans_back_is_made_again(lab):
     again = invoke("lab.up")
     assert f"recreated: {victim}" in again.stderr, again.stderr
     assert ansible("dlhstcrds", "ansible.builtin.ping").returncode == 0
-    seen = ansible("dlhstcrds", "ansible.builtin.command", "cat /ifs/crds/hst/reboot-probe")
+    seen = ansible("dlhstcrds", "ansible.builtin.command", "cat /ifs/crds/hst/dev/reboot-probe")
     assert seen.returncode == 0 and token in seen.stdout, seen.stdout + seen.stderr
     # Negative control: the others were left as they were.
     assert "recreated" not in invoke("lab.up").stderr
+
+
+def test_standin_made_with_another_volume_layout_is_refused_by_name(lab):
+    """A lab made by an older checkout (every HST server on one shared Isilon volume) is
+    refused with its containers named and the command that makes it again, before
+    anything is changed; once that container is gone, up makes it with its own tree."""
+    victim = f"{NAME}-dlhstcrds"
+    podman("rm", "-f", "-t", "5", victim)
+    podman("create", "--name", victim, "--label", f"crds.lab={NAME}",
+           "--label", "crds.lab.host=dlhstcrds", "-v", f"{NAME}-grp:/ifs/crds/hst",
+           "localhost/crds-lab-node:latest", "sleep", "1")
+    try:
+        refused = invoke("lab.up", check=False)
+        assert refused.returncode != 0
+        assert f"{victim} were made with another volume layout" in refused.stderr
+        assert "lab.down --yes && .venv/bin/invoke lab.up" in refused.stderr
+    finally:
+        podman("rm", "-f", victim)
+    assert f"created: {victim}" in invoke("lab.up").stderr
+    rc, out = shell("dlhstcrds", "findmnt -n -o TARGET /ifs/crds/hst/dev")
+    assert rc == 0 and out.split() == ["/ifs/crds/hst/dev"], out
 
 
 def test_taken_container_name_and_port_are_refused_by_name(lab):

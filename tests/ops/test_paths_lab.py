@@ -302,10 +302,13 @@ def test_isilon_mount_task_in_check_mode(servers):
     done, _ = _converge(dev, "--check", "-v", "--tags", "crds_server", "-e",
                         "crds_server_isilon_export=isilon.lab:/ifs/crds")
     assert done.returncode == 0, done.stdout[-3000:]
-    task = done.stdout.split("TASK [crds_server : Mount the Isilon]", 1)[1].split("TASK [", 1)[0]
+    task = done.stdout.split("TASK [crds_server : Mount the server's own tree of the Isilon]",
+                             1)[1].split("TASK [", 1)[0]
     assert "changed: [dlhstcrds]" in task, task
-    assert "isilon.lab:/ifs/crds" in task and "nfs" in task, task
-    assert "nfs" not in on(dev, "findmnt -n -o FSTYPE /ifs/crds || true")
+    # Only the server's own tree of its observatory and use, never the whole export.
+    assert "isilon.lab:/ifs/crds/hst/dev" in task and "/ifs/crds/hst/dev" in task, task
+    assert "nfs" in task, task
+    assert "nfs" not in on(dev, "findmnt -n -o FSTYPE /ifs/crds/hst/dev || true")
 
 
 def test_a_restore_that_fails_midway_changes_no_row_and_never_serves(servers):

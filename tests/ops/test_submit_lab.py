@@ -101,7 +101,7 @@ def test_a_submission_through_apache_reaches_the_catalog_and_the_backup(submitte
     # The shared latest backup holds the delivery's list, in catalogs/ and deliveries/, and
     # names the delivered reference for relinking (references are never in a backup).
     inv("backup", "--server", SERVER, "--yes")
-    latest = "/eng/ssb/crds/backups/hst-test/files"
+    latest = "/eng/ssb/crds/backups/hst-test/latest/files"
     assert on(f"cat {latest}/catalogs/{cats[0]}").split() == listed
     assert on(f"cat {latest}/deliveries/{cats[0]}").split() == listed
     assert official in on(f"cat {latest}/deliveries.links").split()

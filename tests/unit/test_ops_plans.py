@@ -33,7 +33,7 @@ def test_paths_from_the_inventory(inv):
     p = ServerPaths.of(inv.server("jwst-dev"))
     assert p.crds == "/crds/data1/dljwcrds"
     assert p.file_cache == "/ifs/crds/jwst/dev/file_cache"
-    assert p.exchange("jwst-ops") == "/eng/ssb/crds/backups/jwst-ops"
+    assert p.exchange("jwst-ops") == "/eng/ssb/crds/backups/jwst-ops/latest"
     assert p.my_cnf == "/crds/data1/database/my.cnf"
     assert (p.port, p.backup_port) == (8001, 8002)
 

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse
 
 from crds_server import store
-from crds_server.interactive.models import File
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 BLOCK_SIZE = 8 * 1024 * 1024
@@ -39,7 +38,7 @@ def unchecked_get(request, kind: str, observatory: str, name: str):
         raise Http404("no such file on this CRDS server")
     if kind in ("mappings", "references"):
         want = "mapping" if kind == "mappings" else "reference"
-        if not File.objects.filter(name=name, type=want).exists():
+        if store.exact_file(name, want) is None:
             raise Http404(f"{name} is not in this CRDS server's catalog")
         path = store.path_of(name, want)
     elif kind == "config":

@@ -115,7 +115,7 @@ def _lookup_patterns(name: str) -> tuple[str, list[list[tuple[str, str]]]]:
 def file_page(request, name):
     """A catalogued file's panes: Database, Contents, Past Actions, Used-By, Lookup
     Patterns."""
-    record = File.objects.filter(name=name).first()
+    record = store.exact_file(name)
     if record is None:
         raise Http404(f"{name} is not in this CRDS server's catalog")
     kind = "mappings" if record.is_mapping else "references"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import fnmatch
+import functools
 import gzip
 import inspect
 import json
@@ -17,6 +18,7 @@ import re
 import sqlite3
 import tempfile
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from django.utils import timezone
 
 from crds_server import store
 from crds_server.interactive.models import INFO_FIELDS, ContextHistory, File, RemoteContext
+from crds_server.jsonapi import limits
 
 NO_ARCHIVE = (
     "no archive dataset service on this server: dataset ids cannot be looked up; "
@@ -33,6 +36,7 @@ NO_ARCHIVE = (
 )
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)$")
+NAMES_PER_QUERY = 5000  # names of one get_file_info_map query (a bounded IN list)
 SYMBOLIC = {"latest": "operational", "operational": "operational", "edit": "edit",
             "versions": "versions", "build": "operational"}
 
@@ -41,12 +45,20 @@ class RpcError(Exception):
     """The caller's mistake; the message goes back as the JSON-RPC error message."""
 
 
+def quote(value) -> str:
+    """A short, printable prefix of a caller's input for an error message."""
+    text = repr(value)
+    return text if len(text) <= limits.ECHO else text[:limits.ECHO - 3] + "..."
+
+
 # ---------------------------------------------------------------- parameter checks
 
 
-def _str(value, what: str) -> str:
+def _str(value, what: str, limit: int = limits.MAX_STRING) -> str:
     if not isinstance(value, str) or not value:
-        raise RpcError(f"{what} must be a non-empty string, not {value!r:.80}")
+        raise RpcError(f"{what} must be a non-empty string, not {quote(value)}")
+    if len(value) > limit:
+        raise RpcError(f"{what} is {len(value)} characters long; at most {limit} are allowed")
     return value
 
 
@@ -67,27 +79,41 @@ def _name(value, what="file name") -> str:
     return name
 
 
-def _str_list(value, what: str, allow_none=True):
+def _str_list(value, what: str, limit: int, longest: int = limits.MAX_STRING,
+              allow_none=True):
     if value is None and allow_none:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise RpcError(f"{what} must be a list of strings{' or null' if allow_none else ''}")
+    if len(value) > limit:
+        raise RpcError(f"{what} has {len(value)} entries; at most {limit} are allowed in one "
+                       "call: split the list")
+    if any(len(v) > longest for v in value):
+        raise RpcError(f"every entry of {what} must be at most {longest} characters")
     return value
 
 
 def _header(value, what="header") -> dict[str, str]:
     if not isinstance(value, dict):
-        raise RpcError(f"{what} must be an object of {{keyword: value}}, not {value!r:.80}")
+        raise RpcError(f"{what} must be an object of {{keyword: value}}, not {quote(value)}")
+    if len(value) > limits.MAX_HEADER_KEYS:
+        raise RpcError(f"{what} has {len(value)} keywords; at most {limits.MAX_HEADER_KEYS} "
+                       "are allowed")
     out = {}
     for key, val in value.items():
+        if len(key) > limits.MAX_KEY:
+            raise RpcError(f"{what} keyword {quote(key)} is longer than {limits.MAX_KEY}")
         if not isinstance(val, (str, int, float)) or isinstance(val, bool):
-            raise RpcError(f"{what} value of {key!r:.40} must be a string or number")
-        out[str(key)] = str(val)
+            raise RpcError(f"{what} value of {quote(key)} must be a string or number")
+        text = str(val)
+        if len(text) > limits.MAX_VALUE:
+            raise RpcError(f"{what} value of {quote(key)} is longer than {limits.MAX_VALUE}")
+        out[key] = text
     return out
 
 
 def _catalogued(name: str) -> File:
-    rec = File.objects.filter(name=name).first()
+    rec = store.exact_file(name)
     if rec is None:
         raise RpcError(f"{name!r} is not known to this CRDS server")
     return rec
@@ -256,8 +282,9 @@ def get_server_info():
         "last_refreshed": facts["updated"],
         "updated": facts["updated"],
         "context_history": history,
-        "max_headers_per_rpc": 1000,
-        "max_bestrefs_per_rpc": 1000,
+        "max_headers_per_rpc": limits.MAX_HEADERS,
+        "max_bestrefs_per_rpc": limits.MAX_HEADERS,
+        "rpc_limits": limits.published(),
     }
 
 
@@ -351,7 +378,7 @@ def get_best_references(context, header, reftypes=None):
     if not pmap.endswith(".pmap"):
         raise RpcError(f"best references need a pipeline context (.pmap), not {pmap}")
     header = _header(header)
-    reftypes = _str_list(reftypes, "reftypes")
+    reftypes = _str_list(reftypes, "reftypes", limits.MAX_REFTYPES)
     return _bestrefs(pmap, header, [r.lower() for r in reftypes] if reftypes else None)
 
 
@@ -359,13 +386,20 @@ def get_best_references_by_header_map(context, header_map, reftypes=None):
     pmap = resolve_context(context, allow_qualified=False)
     if not isinstance(header_map, dict):
         raise RpcError("header_map must be an object of {dataset_id: header}")
-    reftypes = _str_list(reftypes, "reftypes")
+    if len(header_map) > limits.MAX_HEADERS:
+        raise RpcError(f"header_map has {len(header_map)} datasets; at most "
+                       f"{limits.MAX_HEADERS} are allowed in one call (max_headers_per_rpc)")
+    if any(len(dataset_id) > limits.MAX_STRING for dataset_id in header_map):
+        raise RpcError(f"every dataset id must be at most {limits.MAX_STRING} characters")
+    headers = {dataset_id: _header(header, f"header of {quote(dataset_id)}")
+               for dataset_id, header in header_map.items()}
+    reftypes = _str_list(reftypes, "reftypes", limits.MAX_REFTYPES)
     reftypes = [r.lower() for r in reftypes] if reftypes else None
     out = {}
-    for dataset_id, header in header_map.items():
+    for dataset_id, header in headers.items():
+        time.sleep(0)  # between datasets the other requests' threads get the library's lock
         try:
-            out[dataset_id] = _bestrefs(pmap, _header(header, f"header of {dataset_id}"),
-                                        reftypes)
+            out[dataset_id] = _bestrefs(pmap, header, reftypes)
         except Exception as exc:  # noqa: BLE001 - one bad dataset does not fail the batch
             out[dataset_id] = f"NOT FOUND {exc}"
     return out
@@ -389,20 +423,24 @@ def get_file_info(context_or_obs, name):
 
 def get_file_info_map(observatory, files=None, fields=None):
     _obs(observatory)
-    files = _str_list(files, "files")
-    fields = _str_list(fields, "fields")
+    files = _str_list(files, "files", limits.MAX_FILES)
+    fields = _str_list(fields, "fields", len(INFO_FIELDS))
     if fields:
         unknown = sorted(set(fields) - set(INFO_FIELDS))
         if unknown:
-            raise RpcError(f"unknown fields {unknown}; known fields: {', '.join(INFO_FIELDS)}")
-    query = File.objects.all()
-    if files is not None:
-        query = query.filter(name__in=files)
-    found = {rec.name: rec.info(fields) for rec in query.iterator(chunk_size=2000)}
-    if files is not None:
-        for name in files:
-            found.setdefault(name, "NOT FOUND")
-    return found
+            raise RpcError(f"unknown fields {quote(unknown)}; known fields: "
+                           f"{', '.join(INFO_FIELDS)}")
+    if files is None:
+        return {rec.name: rec.info(fields) for rec in File.objects.iterator(chunk_size=2000)}
+    wanted = sorted({name for name in files if NAME_RE.match(name)})
+    found = {}
+    for start in range(0, len(wanted), NAMES_PER_QUERY):
+        batch = wanted[start:start + NAMES_PER_QUERY]
+        exact = set(batch)
+        for rec in File.objects.filter(name__in=batch).iterator(chunk_size=2000):
+            if rec.name in exact:  # the byte-exact name, never a padded or folded match
+                found[rec.name] = rec.info(fields)
+    return {name: found.get(name, "NOT FOUND") for name in files}
 
 
 def _url(name: str) -> str:
@@ -429,11 +467,17 @@ def get_reference_url(context, name):
     return get_url(context, name)
 
 
+@functools.lru_cache(maxsize=64)
+def _matcher(pattern: str):
+    """A compiled matcher for a bounded glob (fnmatch's own cache holds 32768 patterns)."""
+    return re.compile(fnmatch.translate(pattern)).match
+
+
 def _glob(kind: str, observatory, pattern):
     _obs(observatory)
-    pattern = _str(pattern, "glob pattern")
+    match = _matcher(_str(pattern, "glob pattern", limits.MAX_PATTERN))
     names = File.objects.filter(type=kind).values_list("name", flat=True)
-    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+    return sorted(n for n in names.iterator(chunk_size=5000) if match(n))
 
 
 def list_mappings(observatory, glob_pattern="*"):

@@ -64,6 +64,23 @@ def test_tls_on_the_normal_port_verified_with_the_ca(host, me, listeners):
     assert "Verify return code: 0 (ok)" in out.stdout
 
 
+def test_tls_policy_aead_only_and_hsts_on_errors(host, me):
+    s_client = f"openssl s_client -connect 127.0.0.1:8001 -servername {me['name']}"
+    cbc = host.run(f"{s_client} -tls1_2 -cipher "
+                   "ECDHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA256:AES128-SHA256 </dev/null")
+    assert cbc.rc != 0, "a CBC suite was accepted on TLS 1.2"
+    gcm = host.run(f"{s_client} -tls1_2 "
+                   "-cipher ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256 </dev/null")
+    assert gcm.rc == 0, gcm.stdout + gcm.stderr  # the negative control
+    assert host.run(f"{s_client} -tls1_1 </dev/null").rc != 0
+    # Apache's own error page (a request line too long for it) carries HSTS too.
+    probe = ("import http.client, ssl; c = http.client.HTTPSConnection('127.0.0.1', 8001, "
+             "context=ssl._create_unverified_context()); c.request('GET', '/' + 'a' * 9000); "
+             "r = c.getresponse(); print(r.status, r.getheader('Strict-Transport-Security'))")
+    out = host.check_output(f'python3 -c "{probe}"')
+    assert out.startswith("414 max-age=31536000"), out
+
+
 def test_certificate_names(host, me):
     text = host.check_output(
         f"openssl x509 -noout -ext subjectAltName -in /etc/ssl/crds/{me['name']}.crt")

@@ -1,0 +1,171 @@
+"""16 clients against one lab server, side by side with 1 client, with and without a
+hostile client sending the worst requests the limits let through (and some they refuse).
+
+The mix each client repeats: get_default_context, get_best_references (a real header of
+the server's operational context), a download of a mapping. Printed: requests per second,
+p50/p95/p99 per method, errors, and the ratios against the single client.
+
+    CRDS_LAB_NAME=crdsci CRDS_LAB_BLOCK=7 .venv/bin/python bench/public_face_load.py \
+        [--server hst-dev] [--clients 16] [--seconds 20]
+
+tests/ops/test_public_face_lab.py runs ``load()`` with a 60 s cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import ssl
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from lab_common import lab_targets, loadavg, report
+
+HEADER = {"INSTRUME": "ACS", "DETECTOR": "WFC", "DATE-OBS": "2020-01-01",
+          "TIME-OBS": "00:00:00", "CCDAMP": "ABCD", "CCDGAIN": "2.0"}
+
+
+def _context(ca: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca)
+
+
+def _post(url: str, ctx, method: str, params: list, timeout: float = 30):
+    body = json.dumps({"jsonrpc": "1.0", "method": method, "params": params, "id": 1}).encode()
+    req = urllib.request.Request(f"{url}/json/", data=body)  # noqa: S310 - loopback lab
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as reply:  # noqa: S310
+        return json.loads(reply.read())
+
+
+def _get(url: str, ctx, timeout: float = 30) -> int:
+    with urllib.request.urlopen(url, timeout=timeout, context=ctx) as reply:  # noqa: S310
+        return len(reply.read())
+
+
+def hostile_requests(obs: str, pmap: str) -> list[tuple[str, list]]:
+    """The worst calls of the original probe, as they are answered now: refused at once
+    when over a limit, bounded work when within."""
+    return [
+        ("get_best_references", [pmap, HEADER, [f"t{i}" for i in range(100_000)]]),
+        ("list_mappings", [obs, "[" * 20_000]),
+        ("list_references", [obs, "*a" * 128]),
+        ("list_references", [obs, "[" * 256]),
+        ("get_best_references", [pmap, HEADER, [f"t{i}" for i in range(256)]]),
+        ("get_best_references", [pmap, {**HEADER, **{f"K{i}": "1" for i in range(4990)}},
+                                 ["darkfile"]]),
+        ("get_best_references_by_header_map", [pmap, {f"d{i}": HEADER for i in range(1000)},
+                                               ["darkfile"]]),
+        ("get_file_info_map", [obs, [f"x{i}.fits" for i in range(100_000)], None]),
+    ]
+
+
+def load(url: str, ca: str, obs: str, clients: int, seconds: float,
+         hostile: bool = False) -> dict:
+    """``clients`` threads repeating the mix for ``seconds`` (plus one hostile client)."""
+    ctx = _context(ca)
+    pmap = _post(url, ctx, "get_default_context", [obs, None])["result"]
+    mapping = _post(url, ctx, "get_mapping_url", [pmap, pmap])["result"]
+    times: dict[str, list[float]] = {"get_default_context": [], "get_best_references": [],
+                                     "download": []}
+    errors: list[str] = []
+    hostile_times: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def one(kind: str, func) -> None:
+        start = time.perf_counter()
+        try:
+            func()
+        except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
+            with lock:
+                errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:100]}")
+            return
+        with lock:
+            times[kind].append(time.perf_counter() - start)
+
+    def bestrefs():
+        answer = _post(url, ctx, "get_best_references", [pmap, HEADER, ["darkfile"]])
+        if answer["error"] or "darkfile" not in answer["result"]:
+            raise ValueError(f"bestrefs answered {str(answer)[:100]}")
+
+    def client():
+        while time.monotonic() < stop:
+            one("get_default_context",
+                lambda: _post(url, ctx, "get_default_context", [obs, None])["result"])
+            one("get_best_references", bestrefs)
+            one("download", lambda: _get(mapping, ctx))
+
+    def attacker():
+        worst = hostile_requests(obs, pmap)
+        while time.monotonic() < stop:
+            for method, params in worst:
+                start = time.perf_counter()
+                try:
+                    _post(url, ctx, method, params, timeout=60)
+                except (OSError, urllib.error.URLError, ValueError) as exc:
+                    with lock:
+                        errors.append(f"hostile {method}: {type(exc).__name__}")
+                hostile_times.append(time.perf_counter() - start)
+                if time.monotonic() >= stop:
+                    break
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    if hostile:
+        threads.append(threading.Thread(target=attacker))
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 120)
+    elapsed = time.monotonic() - began
+
+    def pct(values: list[float], p: float) -> float | None:
+        if not values:
+            return None
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 1)
+
+    per = {kind: {"n": len(v), "p50_ms": pct(v, 0.50), "p95_ms": pct(v, 0.95),
+                  "p99_ms": pct(v, 0.99),
+                  "mean_ms": round(statistics.fmean(v) * 1000, 1) if v else None}
+           for kind, v in times.items()}
+    total = sum(len(v) for v in times.values())
+    return {"clients": clients, "hostile": hostile, "seconds": round(elapsed, 1),
+            "requests": total, "rps": round(total / elapsed, 1), "errors": errors[:20],
+            "error_count": len(errors), "methods": per,
+            "hostile_requests": len(hostile_times),
+            "hostile_max_s": round(max(hostile_times), 2) if hostile_times else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", default="hst-dev")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    target = lab_targets(args.server)[args.server]
+    host = target.host
+    url = f"https://{host.var('ansible_host')}:{host.var('crds_port')}"
+    from fleet.lab import Lab
+
+    ca = str(Lab().ca_bundle)
+    obs = host.observatory
+    runs = {"one": load(url, ca, obs, 1, args.seconds),
+            "many": load(url, ca, obs, args.clients, args.seconds),
+            "many_hostile": load(url, ca, obs, args.clients, args.seconds, hostile=True)}
+    one, many, bad = (runs[k] for k in ("one", "many", "many_hostile"))
+    b1, bn, bh = (r["methods"]["get_best_references"] for r in (one, many, bad))
+    summary = (f"{args.server}: 1 client {one['rps']} req/s (bestrefs p99 {b1['p99_ms']} ms); "
+               f"{args.clients} clients {many['rps']} req/s = {many['rps'] / one['rps']:.2f}x "
+               f"(bestrefs p50/p95/p99 {bn['p50_ms']}/{bn['p95_ms']}/{bn['p99_ms']} ms); "
+               f"with a hostile client {bad['rps']} req/s (bestrefs p99 {bh['p99_ms']} ms, "
+               f"hostile {bad['hostile_requests']} requests, slowest {bad['hostile_max_s']} s); "
+               f"errors {one['error_count']}/{many['error_count']}/{bad['error_count']}; "
+               f"load {loadavg()}")
+    report("public_face_load", {"server": args.server, "runs": runs, "summary": summary})
+
+
+if __name__ == "__main__":
+    main()
