@@ -199,9 +199,13 @@ def test_crds_library_warnings_are_one_line_once(_servers):
     assert marker not in text, "the caller's header is in the log"
     new = text[before:]
     assert len(new) < 4000, f"{len(new)} bytes logged for 6 calls"
-    warned = [line for line in new.splitlines() if "Failed determining reftypes" in line]
-    assert len(warned) == 1, new[-2000:]  # once (one process), on one line
-    assert "{...}" in warned[0]
+    # Once per process (this server has one): an earlier test of the session may have made
+    # the same process warn already, so the six calls add at most one line, and the whole
+    # log holds the warning, always on one line without the header.
+    assert sum("Failed determining reftypes" in line for line in new.splitlines()) <= 1, new
+    warned = [line for line in text.splitlines() if "Failed determining reftypes" in line]
+    assert warned, "the library's warning is not in the server's log at all"
+    assert all("{...}" in line for line in warned), warned
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
