@@ -8,7 +8,7 @@ p50/p95/p99 per method, errors, and the ratios against the single client.
     CRDS_LAB_NAME=crdsci CRDS_LAB_BLOCK=7 .venv/bin/python bench/public_face_load.py \
         [--server hst-dev] [--clients 16] [--seconds 20]
 
-tests/ops/test_public_face_lab.py runs ``load()`` with a 60 s cap.
+tests/load/test_public_face_load_lab.py (make nightly) runs ``load()`` with a 60 s cap.
 """
 
 from __future__ import annotations
