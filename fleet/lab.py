@@ -652,6 +652,26 @@ class Lab:
         alive = podman("exec", s.container, "true", check=False).returncode == 0
         return verdict if alive else "dead"
 
+    @staticmethod
+    def _remove_containers(names: list[str]) -> None:
+        """Remove the containers, dead records included. A record that outlived its
+        processes (the machine was restored from a snapshot, or conmon was killed) makes
+        the first `podman rm -f` time out waiting for an exit file conmon will never write;
+        podman marks it exited then, and a second try removes it."""
+        first = podman("rm", "-f", "-t", "10", *names, check=False)
+        if not first.returncode:
+            return
+        left = [n for n in names
+                if podman("container", "exists", n, check=False).returncode == 0]
+        if left:
+            podman("rm", "-f", "-t", "0", *left, check=False)
+        left = [n for n in left
+                if podman("container", "exists", n, check=False).returncode == 0]
+        if left:
+            err = (first.stderr or "").strip()
+            raise LabError(f"podman could not remove {', '.join(left)}: {err}; "
+                           "see `podman ps -a`, then run lab.down again")
+
     def _authorize(self, s: Standin, pubkey: str) -> None:
         script = ("set -e; d=/home/admin/.ssh; install -d -m 0700 -o admin -g admin $d; "
                   "cat > $d/authorized_keys; chown admin:admin $d/authorized_keys; "
@@ -697,7 +717,7 @@ class Lab:
     def down(self, plan: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
         plan = plan or self.plan_down()
         if plan["containers"]:
-            podman("rm", "-f", "-t", "10", *plan["containers"])
+            self._remove_containers(plan["containers"])
         for network in plan["networks"]:
             podman("network", "rm", network)
         if plan["volumes"]:
