@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -18,10 +17,13 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from crds_server.locks import FairRLock
+
 log = logging.getLogger("crds_server.store")
 
-#: The crds library caches loaded mappings in module globals; serialise its use.
-CRDS_LOCK = threading.RLock()
+#: The crds library caches loaded mappings in module globals; serialise its use. Held for
+#: one library call at a time, never for a whole request, and handed on in arrival order.
+CRDS_LOCK = FairRLock()
 
 MAPPING_EXTS = (".pmap", ".imap", ".rmap")
 

@@ -18,7 +18,6 @@ import re
 import sqlite3
 import tempfile
 import threading
-import time
 import zlib
 from pathlib import Path
 
@@ -397,7 +396,7 @@ def get_best_references_by_header_map(context, header_map, reftypes=None):
     reftypes = [r.lower() for r in reftypes] if reftypes else None
     out = {}
     for dataset_id, header in headers.items():
-        time.sleep(0)  # between datasets the other requests' threads get the library's lock
+        # One dataset per turn of the library's lock: requests waiting for it go first.
         try:
             out[dataset_id] = _bestrefs(pmap, header, reftypes)
         except Exception as exc:  # noqa: BLE001 - one bad dataset does not fail the batch
