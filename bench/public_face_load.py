@@ -2,13 +2,17 @@
 hostile client sending the worst requests the limits let through (and some they refuse).
 
 The mix each client repeats: get_default_context, get_best_references (a real header of
-the server's operational context), a download of a mapping. Printed: requests per second,
-p50/p95/p99 per method, errors, and the ratios against the single client.
+the server's operational context), a download of a mapping, each posted as the crds client
+posts (/json/<method>/<id>/). The hostile client runs twice: posting the same way (its batch
+calls then go to the crds-batch daemon) and posting to plain /json/ (they stay in the
+interactive daemons, where only the library's fair lock keeps them from stalling the
+others). Printed: a table of requests per second against the 16 calm clients, bestrefs
+p50/p95/p99, the hostile requests and the slowest of them, errors.
 
     CRDS_LAB_NAME=crdsci CRDS_LAB_BLOCK=7 .venv/bin/python bench/public_face_load.py \
         [--server hst-dev] [--clients 16] [--seconds 20]
 
-tests/load/test_public_face_load_lab.py (make nightly) runs ``load()`` with a 60 s cap.
+tests/ops/test_public_face_lab.py (make test) runs ``load()`` with a 60 s cap.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 from lab_common import lab_targets, loadavg, report
 
@@ -32,9 +37,14 @@ def _context(ca: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca)
 
 
-def _post(url: str, ctx, method: str, params: list, timeout: float = 30):
-    body = json.dumps({"jsonrpc": "1.0", "method": method, "params": params, "id": 1}).encode()
-    req = urllib.request.Request(f"{url}/json/", data=body)  # noqa: S310 - loopback lab
+def _post(url: str, ctx, method: str, params: list, timeout: float = 30, plain: bool = False):
+    """One JSON-RPC call as the crds client makes it: POST to /json/<method>/<id>/ (or, with
+    ``plain``, to /json/ as the docs show, which the batch daemon's routing never sees)."""
+    rpc_id = f"bench-{uuid.uuid4()}"
+    body = json.dumps({"jsonrpc": "1.0", "method": method, "params": params,
+                       "id": rpc_id}).encode()
+    path = "/json/" if plain else f"/json/{method}/{rpc_id}/"
+    req = urllib.request.Request(url + path, data=body)  # noqa: S310 - loopback lab
     with urllib.request.urlopen(req, timeout=timeout, context=ctx) as reply:  # noqa: S310
         return json.loads(reply.read())
 
@@ -62,8 +72,9 @@ def hostile_requests(obs: str, pmap: str) -> list[tuple[str, list]]:
 
 
 def load(url: str, ca: str, obs: str, clients: int, seconds: float,
-         hostile: bool = False) -> dict:
-    """``clients`` threads repeating the mix for ``seconds`` (plus one hostile client)."""
+         hostile: bool = False, plain: bool = False) -> dict:
+    """``clients`` threads repeating the mix for ``seconds`` (plus one hostile client, posting
+    to plain /json/ with ``plain``)."""
     ctx = _context(ca)
     pmap = _post(url, ctx, "get_default_context", [obs, None])["result"]
     mapping = _post(url, ctx, "get_mapping_url", [pmap, pmap])["result"]
@@ -103,7 +114,7 @@ def load(url: str, ca: str, obs: str, clients: int, seconds: float,
             for method, params in worst:
                 start = time.perf_counter()
                 try:
-                    _post(url, ctx, method, params, timeout=60)
+                    _post(url, ctx, method, params, timeout=60, plain=plain)
                 except (OSError, urllib.error.URLError, ValueError) as exc:
                     with lock:
                         errors.append(f"hostile {method}: {type(exc).__name__}")
@@ -132,7 +143,7 @@ def load(url: str, ca: str, obs: str, clients: int, seconds: float,
                   "mean_ms": round(statistics.fmean(v) * 1000, 1) if v else None}
            for kind, v in times.items()}
     total = sum(len(v) for v in times.values())
-    return {"clients": clients, "hostile": hostile, "seconds": round(elapsed, 1),
+    return {"clients": clients, "hostile": hostile, "plain": plain, "seconds": round(elapsed, 1),
             "requests": total, "rps": round(total / elapsed, 1), "errors": errors[:20],
             "error_count": len(errors), "methods": per,
             "hostile_requests": len(hostile_times),
@@ -154,16 +165,29 @@ def main() -> None:
     obs = host.observatory
     runs = {"one": load(url, ca, obs, 1, args.seconds),
             "many": load(url, ca, obs, args.clients, args.seconds),
-            "many_hostile": load(url, ca, obs, args.clients, args.seconds, hostile=True)}
-    one, many, bad = (runs[k] for k in ("one", "many", "many_hostile"))
-    b1, bn, bh = (r["methods"]["get_best_references"] for r in (one, many, bad))
-    summary = (f"{args.server}: 1 client {one['rps']} req/s (bestrefs p99 {b1['p99_ms']} ms); "
-               f"{args.clients} clients {many['rps']} req/s = {many['rps'] / one['rps']:.2f}x "
-               f"(bestrefs p50/p95/p99 {bn['p50_ms']}/{bn['p95_ms']}/{bn['p99_ms']} ms); "
-               f"with a hostile client {bad['rps']} req/s (bestrefs p99 {bh['p99_ms']} ms, "
-               f"hostile {bad['hostile_requests']} requests, slowest {bad['hostile_max_s']} s); "
-               f"errors {one['error_count']}/{many['error_count']}/{bad['error_count']}; "
-               f"load {loadavg()}")
+            "many_hostile": load(url, ca, obs, args.clients, args.seconds, hostile=True),
+            "many_hostile_plain": load(url, ca, obs, args.clients, args.seconds,
+                                       hostile=True, plain=True)}
+    one, many = runs["one"], runs["many"]
+    rows = [("1 client", one), (f"{args.clients} clients", many),
+            ("+ hostile, client's paths", runs["many_hostile"]),
+            ("+ hostile, plain /json/", runs["many_hostile_plain"])]
+    table = ["| run | req/s | vs 16 calm | bestrefs p50 / p95 / p99 ms | hostile n | "
+             "slowest hostile s | errors |", "|---|---|---|---|---|---|---|"]
+    for label, r in rows:
+        b = r["methods"]["get_best_references"]
+        table.append(f"| {label} | {r['rps']} | {r['rps'] / many['rps']:.2f}x | "
+                     f"{b['p50_ms']} / {b['p95_ms']} / {b['p99_ms']} | "
+                     f"{r['hostile_requests'] or ''} | {r['hostile_max_s'] or ''} | "
+                     f"{r['error_count']} |")
+    print("\n".join(table))
+    bh = runs["many_hostile"]["methods"]["get_best_references"]
+    summary = (f"{args.server}: {args.clients} clients {many['rps']} req/s "
+               f"({many['rps'] / one['rps']:.2f}x one client); with a hostile client "
+               f"{runs['many_hostile']['rps']} req/s = "
+               f"{runs['many_hostile']['rps'] / many['rps']:.2f}x (bestrefs p99 "
+               f"{bh['p99_ms']} ms), posting to plain /json/ "
+               f"{runs['many_hostile_plain']['rps']} req/s; load {loadavg()}")
     report("public_face_load", {"server": args.server, "runs": runs, "summary": summary})
 
 

@@ -186,3 +186,50 @@ def test_logrotate_rotates_the_server_logs(converged_lab):
     time.sleep(1)
     tail = on("dlhstcrds", f"tail -1 {logs}/ssl_request_log").stdout
     assert "POST /json/" in tail, tail
+
+
+def _daemon_cpu(hostname: str = "dlhstcrds") -> dict[str, tuple[int, int]]:
+    """{mod_wsgi daemon group: (nice, CPU ticks used so far)} of the server's crds-httpd."""
+    script = ("for p in $(ps -u crds -o pid=); do "
+              "printf '%s %s ' \"$(ps -o ni= -p $p)\" \"$(tr '\\0' ' ' < /proc/$p/cmdline)\"; "
+              "awk '{print \"ticks=\" $14 + $15}' /proc/$p/stat; done")
+    done = on(hostname, script)
+    assert done.returncode == 0, done.stderr
+    groups: dict[str, tuple[int, int]] = {}
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        name = next((p for p in parts if p.startswith("(wsgi:")), None)
+        if name:
+            nice, ticks = int(parts[0]), int(parts[-1].removeprefix("ticks="))
+            group = name.removeprefix("(wsgi:").rstrip(")")
+            groups[group] = (nice, groups.get(group, (nice, 0))[1] + ticks)
+    return groups
+
+
+def test_batch_rpcs_the_clients_way_run_in_their_own_lower_priority_daemon(converged_lab):
+    """get_file_info_map of 100,000 names posted to /json/<method>/<id>/ (as the crds client
+    posts) spends its CPU in the crds-batch daemon, at nice 10; the same call posted to
+    plain /json/ (negative control) spends it in the interactive crds daemons."""
+    names = [f"x{i}.fits" for i in range(100_000)]
+    groups = _daemon_cpu()
+    assert groups["crds-batch"][0] == 10 and groups["crds"][0] == 0, groups
+
+    def spent(path: str) -> tuple[int, int]:
+        before = _daemon_cpu()
+        conn = https()
+        conn.request("POST", path, body=json.dumps(
+            {"jsonrpc": "1.0", "method": "get_file_info_map", "params": ["hst", names, None],
+             "id": "t-1"}))
+        reply = conn.getresponse()
+        answer = json.loads(reply.read())
+        conn.close()
+        assert reply.status == 200 and answer["error"] is None, str(answer)[:300]
+        assert answer["result"]["x7.fits"] == "NOT FOUND"
+        after = _daemon_cpu()
+        return (after["crds-batch"][1] - before["crds-batch"][1],
+                after["crds"][1] - before["crds"][1])
+
+    batch, interactive = spent("/json/get_file_info_map/t-1/")
+    assert batch > 2 * interactive, (batch, interactive)
+    batch, interactive = spent("/json/")
+    assert interactive > 2 * batch, (batch, interactive)
