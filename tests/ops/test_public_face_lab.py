@@ -1,9 +1,9 @@
 """The servers' public face on the converged lab, as an attacker or a careless client meets
 it (loopback only, every request with a timeout): the TLS and header policy of the apache
 role, Apache's body limit, forwarded headers from a non-proxy, exact names on MariaDB, the
-one-line JWST log, the isolation of each server's trees, rotated logs, and a bounded
-16-client load while a hostile client sends the worst requests
-(bench/public_face_load.py). The app's own answers to the hostile corpus are in
+one-line JWST log, the isolation of each server's trees, rotated logs, the batch
+RPCs' own daemon, and a bounded 16-client load while a hostile client sends the worst
+requests (bench/public_face_load.py). The app's own answers to the hostile corpus are in
 tests/app/test_hostile_client.py."""
 
 from __future__ import annotations
@@ -13,16 +13,23 @@ import json
 import socket
 import ssl
 import subprocess
+import sys
 import time
 
 import pytest
 from opskit import CA, ENV, LAB, inv, url
+
+from fleet.paths import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+from public_face_load import load  # noqa: E402
 
 pytestmark = pytest.mark.lab
 
 DEV = url(13)          # hst-dev
 ADDRESS = DEV.split("//")[1].split(":")[0]
 JWST_DEV = url(16)
+BESTREFS_P99_MS = 250  # the issue's bound for get_best_references under the hostile load
 
 
 def on(hostname: str, script: str, user: str | None = None) -> subprocess.CompletedProcess:
@@ -233,3 +240,24 @@ def test_batch_rpcs_the_clients_way_run_in_their_own_lower_priority_daemon(conve
     assert batch > 2 * interactive, (batch, interactive)
     batch, interactive = spent("/json/")
     assert interactive > 2 * batch, (batch, interactive)
+
+
+def test_sixteen_clients_with_a_hostile_one_keep_bestrefs_fast(converged_lab):
+    """16 clients repeat get_default_context, get_best_references and a download for 15 s,
+    then 15 s more while one more client sends the worst requests (60 s cap in all). The
+    hostile phase keeps 60% of the calm throughput, and its bestrefs p99 stays under 250 ms
+    or, on a machine that cannot give that to 16 clients at all, under twice the same run's
+    p99 without the hostile client. (Before the library's lock was fair and the batch calls
+    had their own daemon, the hostile client cut the throughput to 14% and its own slowest
+    call took 10 s.)"""
+    calm = load(DEV, str(CA), "hst", clients=16, seconds=15)
+    rough = load(DEV, str(CA), "hst", clients=16, seconds=15, hostile=True)
+    print(json.dumps({"calm": calm, "hostile": rough})[:4000])
+    for result in (calm, rough):
+        assert result["error_count"] == 0, result["errors"]
+        assert result["methods"]["get_best_references"]["n"] > 100, result
+    assert rough["hostile_requests"] >= 8 and rough["hostile_max_s"] < 10, rough
+    assert rough["rps"] > 0.6 * calm["rps"], (rough["rps"], calm["rps"])
+    p99 = rough["methods"]["get_best_references"]["p99_ms"]
+    bound = max(BESTREFS_P99_MS, 2 * calm["methods"]["get_best_references"]["p99_ms"])
+    assert p99 < bound, (p99, bound, rough["methods"], calm["methods"])
