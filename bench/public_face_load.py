@@ -188,7 +188,7 @@ def main() -> None:
     rows = [("1 client", one), (f"{args.clients} clients", many),
             ("+ hostile, client's paths", runs["many_hostile"]),
             ("+ hostile, plain /json/", runs["many_hostile_plain"])]
-    table = ["| run | req/s | vs 16 calm | bestrefs p50 / p95 / p99 ms | hostile n | "
+    table = [f"| run | req/s | vs {args.clients} calm | bestrefs p50 / p95 / p99 ms | hostile n | "
              "slowest hostile s | errors |", "|---|---|---|---|---|---|---|"]
     for label, r in rows:
         b = r["methods"]["get_best_references"]

@@ -652,8 +652,7 @@ class Lab:
         alive = podman("exec", s.container, "true", check=False).returncode == 0
         return verdict if alive else "dead"
 
-    @staticmethod
-    def _remove_containers(names: list[str]) -> None:
+    def _remove_containers(self, names: list[str]) -> None:
         """Remove the containers, dead records included. A record that outlived its
         processes (the machine was restored from a snapshot, or conmon was killed) makes
         the first `podman rm -f` time out waiting for an exit file conmon will never write;
@@ -661,12 +660,10 @@ class Lab:
         first = podman("rm", "-f", "-t", "10", *names, check=False)
         if not first.returncode:
             return
-        left = [n for n in names
-                if podman("container", "exists", n, check=False).returncode == 0]
+        left = sorted(set(names) & set(self.containers()))
         if left:
             podman("rm", "-f", "-t", "0", *left, check=False)
-        left = [n for n in left
-                if podman("container", "exists", n, check=False).returncode == 0]
+            left = sorted(set(left) & set(self.containers()))
         if left:
             err = (first.stderr or "").strip()
             raise LabError(f"podman could not remove {', '.join(left)}: {err}; "

@@ -47,10 +47,11 @@ def https(server: str = DEV, **overrides) -> http.client.HTTPSConnection:
     return http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
 
 
-def post(server: str, method: str, params: list, headers: dict | None = None):
+def post(server: str, method: str, params: list, headers: dict | None = None,
+         path: str = "/json/"):
     conn = https(server)
     body = json.dumps({"jsonrpc": "1.0", "method": method, "params": params, "id": 1})
-    conn.request("POST", "/json/", body=body, headers=headers or {})
+    conn.request("POST", path, body=body, headers=headers or {})
     reply = conn.getresponse()
     answer = json.loads(reply.read())
     conn.close()
@@ -223,14 +224,9 @@ def test_batch_rpcs_and_big_bodies_run_in_their_own_lower_priority_daemon(conver
 
     def spent(path: str, method: str, params: list, times: int = 1) -> tuple[int, int]:
         before = _daemon_cpu()
-        conn = https()
         for _ in range(times):
-            conn.request("POST", path, body=json.dumps(
-                {"jsonrpc": "1.0", "method": method, "params": params, "id": "t-1"}))
-            reply = conn.getresponse()
-            answer = json.loads(reply.read())
+            reply, answer = post(DEV, method, params, path=path)
             assert reply.status == 200 and answer["error"] is None, str(answer)[:300]
-        conn.close()
         after = _daemon_cpu()
         return (after["crds-batch"][1] - before["crds-batch"][1],
                 after["crds"][1] - before["crds"][1])
